@@ -1,0 +1,825 @@
+#include "scheduler/pool_core.hpp"
+
+#include <algorithm>
+#include <pthread.h>
+
+#include "muster/detail/parking.hpp"
+#include "unhandled.hpp"
+
+namespace muster::detail {
+
+namespace {
+
+/// The worker running on this thread (of whichever pool), or nullptr.
+thread_local worker* tls_worker = nullptr;
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
+/// Completion hook used by a helping wait (docs/design/sleep.md, H3): when the awaited task
+/// completes, hand the waiting worker a park token. `fired` is the hook's last access to itself,
+/// so the waiter may destroy the hook (it lives on the waiter's stack) once it reads 1.
+struct wake_hook final : completion_hook {
+    worker* target;
+    std::atomic<std::uint32_t> fired{0};
+    explicit wake_hook(worker* w) : target(w) {}
+    void on_complete(task_base&) noexcept override {
+        worker* const w = target;
+        w->park_word.store(1, std::memory_order_release);
+        unpark_one(w->park_word);
+        // release: orders the accesses above before the waiter's destruction of the hook.
+        fired.store(1, std::memory_order_release);
+    }
+};
+
+std::string pool_label(const std::string& prefix) { return "muster::thread_pool '" + prefix + "'"; }
+
+constexpr int ext_open = 0;
+constexpr int ext_closed = 1;
+constexpr int ext_broken = 2;
+
+}  // namespace
+
+// ---- construction and options ----------------------------------------------------------------
+
+std::size_t muster_default_workers() noexcept {
+    unsigned const n = std::thread::hardware_concurrency();
+    return n ? n : 1;
+}
+
+pool_core::pool_core(thread_pool_options options)
+    : opts_(std::move(options)), id_(next_executor_id()), stop_token_(stop_.get_token()) {
+    if (opts_.max_workers == 0)
+        throw invalid_argument(
+            "muster::thread_pool_options::max_workers is 0; it must be at least 1 (leave it out "
+            "to use the hardware's thread count, " +
+            std::to_string(muster_default_workers()) + " here)");
+    if (opts_.min_workers > opts_.max_workers)
+        throw invalid_argument("muster::thread_pool_options::min_workers (" +
+                               std::to_string(opts_.min_workers) + ") is greater than max_workers (" +
+                               std::to_string(opts_.max_workers) +
+                               "); lower min_workers or raise max_workers");
+    if (opts_.keep_alive.count() < 0)
+        throw invalid_argument("muster::thread_pool_options::keep_alive is negative; use 0 or more");
+    if (opts_.spin.count() < 0)
+        throw invalid_argument("muster::thread_pool_options::spin is negative; use 0 or more");
+    if (opts_.block_timeout && opts_.block_timeout->count() < 0)
+        throw invalid_argument(
+            "muster::thread_pool_options::block_timeout is negative; use 0 or more, or leave it "
+            "out to block as long as it takes");
+    switch (opts_.overflow) {
+        case overflow_policy::block:
+        case overflow_policy::reject:
+        case overflow_policy::caller_runs:
+        case overflow_policy::discard_oldest: break;
+        default:
+            throw invalid_argument(
+                "muster::thread_pool_options::overflow is not one of block, reject, caller_runs, "
+                "discard_oldest");
+    }
+    prefix_ = opts_.name_prefix.empty() ? "muster-" + std::to_string(id_) : opts_.name_prefix;
+    slots_ = std::make_unique<std::atomic<worker*>[]>(opts_.max_workers);
+    for (std::size_t i = 0; i < opts_.max_workers; ++i)
+        slots_[i].store(nullptr, std::memory_order_relaxed);
+    register_unhandled_handler(id_, pool_label(prefix_), opts_.on_unhandled_exception);
+}
+
+pool_core::~pool_core() {
+    // Every thread was joined by shutdown(wait), except when the last owner is one of our own
+    // workers (the pool was destroyed from inside its own task): that thread cannot join itself.
+    std::size_t const n = slot_count_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < n; ++i) {
+        worker* const w = slots_[i].load(std::memory_order_acquire);
+        if (!w) continue;
+        if (w->thread.joinable()) {
+            if (w->thread.get_id() == std::this_thread::get_id()) w->thread.detach();
+            else w->thread.join();
+        }
+        delete w;
+    }
+    unregister_unhandled_handler(id_);
+}
+
+worker* pool_core::current_worker() const noexcept {
+    worker* const w = tls_worker;
+    return w && w->core == this ? w : nullptr;
+}
+
+// ---- submission ------------------------------------------------------------------------------
+
+namespace {
+[[noreturn]] void reject(task_base* t, std::exception_ptr why) {
+    // The task will never run: destroy its callable (cancel) and drop the queue's reference. The
+    // submitter's future (if any) is destroyed by the unwinding.
+    t->try_cancel();
+    t->release();
+    std::rethrow_exception(why);
+}
+}  // namespace
+
+bool pool_core::try_reserve() noexcept {
+    std::size_t q = queued_.load(std::memory_order_relaxed);
+    while (q < opts_.queue_capacity) {
+        // acq_rel: a reservation is a claim on capacity; pairs with on_dequeued's release.
+        if (queued_.compare_exchange_weak(q, q + 1, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
+std::exception_ptr pool_core::closed_error() const {
+    int const s = ext_state_.load(std::memory_order_acquire);
+    if (s == ext_broken) {
+        std::lock_guard lock(mu_);
+        return std::make_exception_ptr(broken_pool(broken_reason_));
+    }
+    return std::make_exception_ptr(shutdown_error(
+        pool_label(prefix_) +
+        ": cannot submit after shutdown() or terminate(); submit before shutting down, or "
+        "create a new pool"));
+}
+
+void pool_core::run_inline(task_base* t) {
+    if (t->try_start()) {
+        t->ops_->run(t, stop_token_);
+        (t->phase() == st_error ? extra_failed_ : extra_completed_)
+            .fetch_add(1, std::memory_order_relaxed);
+    }
+    t->release();
+}
+
+bool pool_core::evict_oldest() {
+    std::size_t n = 0;
+    task_base* t = injected_.pop_batch(1, n);
+    for (std::size_t i = 0, count = slot_count_.load(std::memory_order_acquire); !t && i < count;
+         ++i)
+        if (worker* w = slots_[i].load(std::memory_order_acquire)) t = w->deque.steal();
+    if (!t) return false;
+    on_dequeued();
+    extra_taken_.fetch_add(1, std::memory_order_relaxed);
+    if (t->try_cancel()) extra_cancelled_.fetch_add(1, std::memory_order_relaxed);
+    t->release();
+    return true;
+}
+
+/// Reserves queue capacity for one task according to the overflow policy. Returns false if the
+/// task was run (or dropped) instead of being queued; throws (after releasing the task) if it
+/// is refused.
+bool pool_core::reserve_or_overflow(task_base* t, worker* w) {
+    if (opts_.queue_capacity == 0 || try_reserve()) return true;
+    switch (opts_.overflow) {
+        case overflow_policy::reject:
+            reject(t, std::make_exception_ptr(queue_full_error(
+                          pool_label(prefix_) + ": the queue is full (queue_capacity = " +
+                          std::to_string(opts_.queue_capacity) +
+                          ", overflow = reject); retry later, raise queue_capacity, or use "
+                          "overflow_policy::block")));
+        case overflow_policy::caller_runs:
+            run_inline(t);
+            return false;
+        case overflow_policy::discard_oldest:
+            while (!try_reserve()) {
+                if (!evict_oldest()) std::this_thread::yield();  // a worker is taking one
+            }
+            return true;
+        case overflow_policy::block:
+            break;
+    }
+    if (w) {
+        // A worker must not block on its own pool's queue: every worker could end up waiting
+        // for room that only workers can make. Run it here instead.
+        run_inline(t);
+        return false;
+    }
+    std::optional<clock::time_point> deadline;
+    if (opts_.block_timeout) deadline = deadline_after(*opts_.block_timeout);
+    std::unique_lock lock(space_mu_);
+    // seq_cst: S7 in docs/design/sleep.md; a worker's release of capacity (seq_cst) either
+    // precedes our re-check below or sees blocked_submitters_ > 0 and notifies under space_mu_.
+    blocked_submitters_.fetch_add(1, std::memory_order_seq_cst);
+    bool ok = true;
+    while (!try_reserve()) {
+        if (ext_state_.load(std::memory_order_acquire) != ext_open) break;
+        if (!deadline) {
+            space_cv_.wait(lock);
+        } else if (space_cv_.wait_until(lock, *deadline) == std::cv_status::timeout) {
+            ok = try_reserve();
+            break;
+        }
+    }
+    blocked_submitters_.fetch_sub(1, std::memory_order_relaxed);
+    lock.unlock();
+    if (ext_state_.load(std::memory_order_acquire) != ext_open) {
+        if (ok && queued_.load(std::memory_order_relaxed) > 0) release_capacity();
+        reject(t, closed_error());
+    }
+    if (!ok)
+        reject(t, std::make_exception_ptr(queue_full_error(
+                      pool_label(prefix_) + ": the queue stayed full (queue_capacity = " +
+                      std::to_string(opts_.queue_capacity) + ") for block_timeout = " +
+                      std::to_string(opts_.block_timeout->count()) +
+                      " ms; retry later or raise queue_capacity")));
+    return true;
+}
+
+void pool_core::release_capacity() noexcept {
+    // seq_cst: S7; pairs with the blocked submitter's registration.
+    queued_.fetch_sub(1, std::memory_order_seq_cst);
+    if (blocked_submitters_.load(std::memory_order_seq_cst) != 0) {
+        std::lock_guard lock(space_mu_);
+        space_cv_.notify_one();
+    }
+}
+
+void pool_core::on_dequeued() noexcept {
+    if (opts_.queue_capacity != 0) release_capacity();
+}
+
+void pool_core::enqueue(task_base* t) {
+    worker* const w = current_worker();
+    if (w) {
+        // Submissions from the pool's own tasks go to the worker's deque. They are accepted while
+        // the pool drains after a plain shutdown, so a running fork-join can finish.
+        if (internal_closed_.load(std::memory_order_acquire)) reject(t, closed_error());
+        if (!reserve_or_overflow(t, w)) return;
+        w->deque.push(t);
+        notify_work();
+        return;
+    }
+    // Broken is reported before shut down (Python item 64), and both before the queue is full.
+    if (ext_state_.load(std::memory_order_acquire) != ext_open) reject(t, closed_error());
+    if (!reserve_or_overflow(t, nullptr)) return;
+    if (injected_.push(t) != injection_queue::push_result::ok) {
+        if (opts_.queue_capacity != 0) release_capacity();
+        reject(t, closed_error());
+    }
+    notify_work();
+}
+
+// ---- finding and running work ----------------------------------------------------------------
+
+task_base* pool_core::take_injected(worker& w) {
+    std::size_t const avail = injected_.size();
+    if (avail == 0) return nullptr;
+    std::size_t const live = std::max<std::size_t>(1, live_.load(std::memory_order_relaxed));
+    // Take a fair share, at most 32: one lock round trip per batch instead of per task.
+    std::size_t const want = std::min<std::size_t>(32, avail / live + 1);
+    std::size_t n = 0;
+    task_base* first = injected_.pop_batch(want, n);
+    if (!first) return nullptr;
+    if (n > 1) {
+        // Keep FIFO order: push the rest in reverse, so the owner's LIFO pops take the oldest.
+        task_base* batch[32];
+        std::size_t k = 0;
+        for (task_base* t = first->next_; t; t = t->next_) batch[k++] = t;
+        while (k > 0) w.deque.push(batch[--k]);
+        notify_work();  // others may steal from the batch
+    }
+    return first;
+}
+
+task_base* pool_core::steal_any(worker& w) {
+    std::size_t const n = slot_count_.load(std::memory_order_acquire);
+    if (n <= 1) return nullptr;
+    // xorshift: a cheap per-worker random start, so thieves do not all hit the same victim.
+    w.rng ^= w.rng << 13;
+    w.rng ^= w.rng >> 17;
+    w.rng ^= w.rng << 5;
+    std::size_t const start = w.rng % n;
+    for (std::size_t i = 0; i < n; ++i) {
+        std::size_t const idx = (start + i) % n;
+        if (idx == w.slot) continue;
+        worker* const v = slots_[idx].load(std::memory_order_acquire);
+        if (!v) continue;
+        if (task_base* t = v->deque.steal()) return t;
+    }
+    return nullptr;
+}
+
+task_base* pool_core::find_task(worker& w) {
+    // Every 61st look starts with the injection queue, so outside submissions are not starved
+    // by a worker that keeps feeding its own deque.
+    if (++w.tick % 61 == 0)
+        if (task_base* t = take_injected(w)) return t;
+    if (task_base* t = w.deque.pop()) return t;
+    if (task_base* t = take_injected(w)) return t;
+    return steal_any(w);
+}
+
+task_base* pool_core::search(worker& w) {
+    if (opts_.spin.count() == 0) return nullptr;
+    std::uint32_t expected = 0;
+    // S3: at most one searcher. seq_cst pairs with notify_work's read of searching_.
+    if (!searching_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst,
+                                            std::memory_order_relaxed))
+        return nullptr;
+    auto const deadline = clock::now() + opts_.spin;
+    for (unsigned i = 1;; ++i) {
+        if (task_base* t = find_task(w)) {
+            searching_.store(0, std::memory_order_seq_cst);
+            // S3b: a searcher that found work hands the search on if more work is visible.
+            if (!injected_.empty() || !w.deque.empty()) notify_work();
+            return t;
+        }
+        if (i % 64 == 0 && clock::now() >= deadline) break;
+        cpu_relax();
+    }
+    searching_.store(0, std::memory_order_seq_cst);
+    return nullptr;
+}
+
+void pool_core::run_task(worker& w, task_base* t) {
+    // Owner-only counters: a relaxed load and store instead of an RMW; stats() reads them relaxed.
+    w.taken.store(w.taken.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    on_dequeued();
+    if (t->try_start()) {
+        w.running.store(w.running.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        t->ops_->run(t, stop_token_);
+        w.running.store(w.running.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+        auto& counter = t->phase() == st_error ? w.failed : w.completed;
+        counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    } else {
+        w.cancelled.store(w.cancelled.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
+    }
+    t->release();
+}
+
+// ---- sleeping and waking (docs/design/sleep.md) -----------------------------------------------
+
+void pool_core::register_idle_locked(worker& w) {
+    // S4a: reset the token, then become visible to wakers. idle_count_ is seq_cst so that the
+    // re-check that follows cannot be ordered before it (pairs with S2).
+    w.park_word.store(0, std::memory_order_relaxed);
+    idle_.push_back(&w);
+    w.in_idle_list = true;
+    idle_count_.store(static_cast<std::uint32_t>(idle_.size()), std::memory_order_seq_cst);
+}
+
+void pool_core::leave_idle(worker& w) {
+    std::lock_guard lock(mu_);
+    if (!w.in_idle_list) return;  // a waker chose us; its token is harmless (loops re-check)
+    idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
+    w.in_idle_list = false;
+    idle_count_.store(static_cast<std::uint32_t>(idle_.size()), std::memory_order_seq_cst);
+}
+
+void pool_core::wake_all_locked() {
+    for (worker* w : idle_) {
+        w->in_idle_list = false;
+        w->park_word.store(1, std::memory_order_release);
+        unpark_one(w->park_word);
+    }
+    idle_.clear();
+    idle_count_.store(0, std::memory_order_seq_cst);
+}
+
+bool pool_core::quiescent_locked(std::size_t active_allowed) const {
+    std::size_t const live = live_.load(std::memory_order_relaxed);
+    std::size_t const resting = parked_ + idle_helpers_;
+    return injected_.empty() && (live <= resting || live - resting <= active_allowed);
+}
+
+void pool_core::notify_quiescence_locked() {
+    if (quiescence_waiters_ != 0) quiescent_cv_.notify_all();
+    for (worker* w : idle_waiting_workers_) {
+        w->park_word.store(1, std::memory_order_release);
+        unpark_one(w->park_word);
+    }
+}
+
+void pool_core::notify_work() {
+    // S2: the task is published (deque or injection queue) before this fence; a worker that
+    // registered as idle re-checks the queues after its seq_cst registration. One of the two
+    // sees the other, so a task is never left queued while every worker sleeps.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (searching_.load(std::memory_order_relaxed) != 0) return;  // the searcher will find it
+    if (idle_count_.load(std::memory_order_relaxed) != 0) {
+        worker* w = nullptr;
+        {
+            std::lock_guard lock(mu_);
+            if (!idle_.empty()) {
+                w = idle_.back();
+                idle_.pop_back();
+                w->in_idle_list = false;
+                idle_count_.store(static_cast<std::uint32_t>(idle_.size()),
+                                  std::memory_order_seq_cst);
+            }
+        }
+        if (w) {
+            // S4b: one sleeper per submission. Worker objects live as long as the pool.
+            w->park_word.store(1, std::memory_order_release);
+            unpark_one(w->park_word);
+            return;
+        }
+    }
+    maybe_spawn();
+}
+
+void pool_core::maybe_spawn() {
+    if (live_.load(std::memory_order_relaxed) >= opts_.max_workers) return;
+    std::exception_ptr failure;
+    {
+        std::lock_guard lock(mu_);
+        if (live_.load(std::memory_order_relaxed) >= opts_.max_workers || !idle_.empty() ||
+            ext_state_.load(std::memory_order_acquire) == ext_broken)
+            return;
+        try {
+            spawn_locked();
+        } catch (...) {
+            if (live_.load(std::memory_order_relaxed) == 0) failure = std::current_exception();
+            // With live workers the queued task still runs; growth is best effort.
+        }
+    }
+    if (failure) break_pool(failure, "could not start a worker thread");
+}
+
+void pool_core::spawn_locked() {
+    std::size_t slot = 0;
+    while (slot < opts_.max_workers) {
+        worker* const w = slots_[slot].load(std::memory_order_relaxed);
+        if (!w || !w->alive) break;
+        ++slot;
+    }
+    if (slot == opts_.max_workers) return;  // every slot busy (live_ lags an exit)
+    worker* w = slots_[slot].load(std::memory_order_relaxed);
+    if (!w) {
+        w = new worker;
+        w->core = this;
+        w->slot = slot;
+        w->rng = static_cast<std::uint32_t>(slot * 2654435761u + 1);
+        // release: thieves that load the slot see a constructed worker.
+        slots_[slot].store(w, std::memory_order_release);
+        if (slot + 1 > slot_count_.load(std::memory_order_relaxed))
+            slot_count_.store(slot + 1, std::memory_order_release);
+    } else if (w->thread.joinable()) {
+        w->thread.join();  // the previous thread of this slot has already left the pool
+    }
+    std::size_t const index = created_;
+    w->alive = true;
+    live_.store(live_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    try {
+        w->thread = std::thread(&pool_core::worker_main, shared_from_this(), w, index);
+    } catch (...) {
+        w->alive = false;
+        live_.store(live_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+        throw;
+    }
+    ++created_;
+}
+
+void pool_core::worker_exit_locked(worker& w) {
+    if (w.in_idle_list) {
+        idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
+        w.in_idle_list = false;
+        idle_count_.store(static_cast<std::uint32_t>(idle_.size()), std::memory_order_seq_cst);
+    }
+    w.alive = false;
+    live_.store(live_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    notify_quiescence_locked();
+}
+
+pool_core::park_outcome pool_core::park(worker& w, task_base*& found) {
+    {
+        std::lock_guard lock(mu_);
+        register_idle_locked(w);
+    }
+    // S4: re-check every queue after registering.
+    if ((found = find_task(w))) {
+        leave_idle(w);
+        return park_outcome::task;
+    }
+    bool may_time_out;
+    {
+        std::lock_guard lock(mu_);
+        if (!w.in_idle_list) return park_outcome::woken;  // a waker chose us meanwhile
+        // L3: after shutdown nothing new can reach the injection queue, and tasks that running
+        // tasks submit go to their own workers' deques: an idle worker may leave.
+        if (ext_state_.load(std::memory_order_acquire) != ext_open && injected_.empty()) {
+            worker_exit_locked(w);
+            return park_outcome::exit;
+        }
+        ++parked_;
+        notify_quiescence_locked();
+        may_time_out = live_.load(std::memory_order_relaxed) > opts_.min_workers;
+    }
+    for (;;) {
+        deadline_t deadline;
+        if (may_time_out) deadline = deadline_after(opts_.keep_alive);
+        bool const in_time = detail::park(w.park_word, 0, deadline);
+        // acquire: pairs with the waker's release store of the token.
+        if (w.park_word.load(std::memory_order_acquire) == 1) {
+            std::lock_guard lock(mu_);
+            --parked_;
+            return park_outcome::woken;
+        }
+        if (in_time) continue;  // spurious
+        std::lock_guard lock(mu_);
+        if (!w.in_idle_list) {  // chosen just now; the token is on its way
+            --parked_;
+            return park_outcome::woken;
+        }
+        if (live_.load(std::memory_order_relaxed) > opts_.min_workers) {
+            // L4: idle for keep_alive: leave, down to min_workers.
+            --parked_;
+            worker_exit_locked(w);
+            return park_outcome::exit;
+        }
+        may_time_out = false;
+    }
+}
+
+void pool_core::worker_main(std::shared_ptr<pool_core> keep, worker* w, std::size_t index) {
+    pool_core& core = *keep;
+    tls_worker = w;
+    std::string const name = core.prefix_ + "_" + std::to_string(index);
+#if defined(__linux__)
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+#endif
+    bool ok = true;
+    if (core.opts_.initializer) {
+        try {
+            core.opts_.initializer();
+        } catch (...) {
+            ok = false;
+            core.break_pool(std::current_exception(), "a worker's initializer threw");
+        }
+    }
+    if (!ok) {
+        std::lock_guard lock(core.mu_);
+        core.worker_exit_locked(*w);
+    } else {
+        for (;;) {
+            task_base* t = core.find_task(*w);
+            if (!t) t = core.search(*w);
+            if (!t) {
+                park_outcome const r = core.park(*w, t);
+                if (r == park_outcome::exit) break;
+                if (r == park_outcome::woken) continue;
+            }
+            core.run_task(*w, t);
+        }
+    }
+    tls_worker = nullptr;
+    // `keep` may be the last reference: the core is then destroyed here, on this thread, and
+    // its destructor detaches this thread instead of joining it.
+}
+
+// ---- waiting -----------------------------------------------------------------------------------
+
+bool pool_core::help_wait(worker& w, task_base& target, deadline_t deadline) {
+    unsigned idle_rounds = 0;
+    for (;;) {
+        if (target.done()) return true;
+        // H1: run other work while the awaited task is not done: own deque, then injection
+        // queue, then steal. This is what makes recursive fork-join finish on one worker.
+        if (task_base* t = find_task(w)) {
+            idle_rounds = 0;
+            run_task(w, t);
+            continue;
+        }
+        if (deadline && clock::now() >= *deadline) return target.done();
+        if (++idle_rounds < 64) {  // H2: the awaited task may be about to finish elsewhere
+            cpu_relax();
+            continue;
+        }
+        idle_rounds = 0;
+        // H3: park until the target completes (its hook hands us a token) or a submitter picks
+        // us from the idle list (new work to help with).
+        wake_hook hook(&w);
+        {
+            std::lock_guard lock(mu_);
+            register_idle_locked(w);
+        }
+        if (!target.add_hook(&hook)) {
+            leave_idle(w);
+            return true;
+        }
+        task_base* t = find_task(w);
+        if (!t && !target.done()) detail::park(w.park_word, 0, deadline);
+        leave_idle(w);
+        if (!target.remove_hook(&hook)) {
+            // The completer took the hook list: wait until it is done with our hook.
+            while (hook.fired.load(std::memory_order_acquire) == 0) std::this_thread::yield();
+        }
+        if (t) run_task(w, t);
+    }
+}
+
+void pool_core::wait_idle() {
+    worker* const w = current_worker();
+    if (!w) {
+        std::unique_lock lock(mu_);
+        ++quiescence_waiters_;
+        quiescent_cv_.wait(lock, [&] { return quiescent_locked(0); });
+        --quiescence_waiters_;
+        return;
+    }
+    // From one of our own tasks: help until everything but the calling task is done.
+    for (;;) {
+        if (task_base* t = find_task(*w)) {
+            run_task(*w, t);
+            continue;
+        }
+        {
+            std::lock_guard lock(mu_);
+            if (quiescent_locked(1)) return;
+            ++idle_helpers_;
+            notify_quiescence_locked();  // others in wait_idle may now be satisfied
+            idle_waiting_workers_.push_back(w);
+            register_idle_locked(*w);
+        }
+        task_base* t = find_task(*w);
+        if (!t) detail::park(w->park_word, 0, std::nullopt);
+        {
+            std::lock_guard lock(mu_);
+            --idle_helpers_;
+            idle_waiting_workers_.erase(
+                std::find(idle_waiting_workers_.begin(), idle_waiting_workers_.end(), w));
+        }
+        leave_idle(*w);
+        if (t) run_task(*w, t);
+    }
+}
+
+// ---- shutdown, termination, breaking -------------------------------------------------------
+
+template <class OnTask>
+void pool_core::drain(OnTask&& on_task) {
+    std::size_t n = 0;
+    task_base* t = injected_.pop_all(n);
+    while (t) {
+        task_base* const next = t->next_;
+        on_task(t);
+        t = next;
+    }
+    std::size_t const count = slot_count_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < count; ++i) {
+        worker* const w = slots_[i].load(std::memory_order_acquire);
+        if (!w) continue;
+        while (!w->deque.empty()) {
+            if (task_base* s = w->deque.steal()) on_task(s);
+            else std::this_thread::yield();  // lost a race with the owner or another thief
+        }
+    }
+}
+
+void pool_core::cancel_queued() {
+    drain([this](task_base* t) {
+        on_dequeued();
+        extra_taken_.fetch_add(1, std::memory_order_relaxed);
+        if (t->try_cancel()) extra_cancelled_.fetch_add(1, std::memory_order_relaxed);
+        t->release();
+    });
+}
+
+void pool_core::break_pool(std::exception_ptr cause, const char* what_happened) {
+    std::string reason;
+    {
+        std::lock_guard lock(mu_);
+        if (!broken_reason_.empty()) return;  // the first cause wins
+        broken_reason_ = pool_label(prefix_) + " is broken: " + what_happened + " (" +
+                         describe_exception(cause) +
+                         "); pending tasks failed; fix the cause and create a new pool";
+        reason = broken_reason_;
+        // release: a submitter that reads ext_broken also sees broken_reason_ (read under mu_).
+        ext_state_.store(ext_broken, std::memory_order_release);
+        internal_closed_.store(true, std::memory_order_release);
+    }
+    injected_.mark_broken();
+    report_unhandled(id_, cause, what_happened);
+    // Python items 74/80: queued futures fail with broken_pool (each its own instance); tasks
+    // already running on other workers finish normally.
+    drain([&](task_base* t) {
+        on_dequeued();
+        extra_taken_.fetch_add(1, std::memory_order_relaxed);
+        if (t->try_start()) {
+            t->ops_->fail(t, std::make_exception_ptr(broken_pool(reason)));
+            extra_failed_.fetch_add(1, std::memory_order_relaxed);
+        }
+        t->release();
+    });
+    {
+        std::lock_guard lock(mu_);
+        wake_all_locked();
+        notify_quiescence_locked();
+    }
+    std::lock_guard lock(space_mu_);
+    space_cv_.notify_all();
+}
+
+void pool_core::join_workers() {
+    std::vector<std::thread> threads;
+    {
+        std::unique_lock lock(mu_);
+        ++quiescence_waiters_;
+        // L5: no live worker and nothing queued. A task pushed just before the close still
+        // gets a worker: its submitter spawns one after the push.
+        quiescent_cv_.wait(lock, [&] {
+            return live_.load(std::memory_order_relaxed) == 0 && injected_.empty();
+        });
+        --quiescence_waiters_;
+        std::size_t const n = slot_count_.load(std::memory_order_relaxed);
+        for (std::size_t i = 0; i < n; ++i) {
+            worker* const w = slots_[i].load(std::memory_order_relaxed);
+            if (w && w->thread.joinable()) threads.push_back(std::move(w->thread));
+        }
+    }
+    for (auto& t : threads) t.join();
+}
+
+void pool_core::shutdown(shutdown_options options) {
+    // L1: close the injection queue; after this no outside submission can be queued.
+    if (injected_.close()) {
+        int expected = ext_open;
+        ext_state_.compare_exchange_strong(expected, ext_closed, std::memory_order_acq_rel);
+    }
+    if (options.cancel_pending) {
+        internal_closed_.store(true, std::memory_order_release);
+        cancel_queued();  // L2
+    }
+    {
+        std::lock_guard lock(mu_);
+        wake_all_locked();  // idle workers re-check and leave (L3)
+        notify_quiescence_locked();
+    }
+    {
+        std::lock_guard lock(space_mu_);
+        space_cv_.notify_all();  // blocked submitters see the close
+    }
+    // W13: a task cannot wait for itself; from a worker, shutdown does not block.
+    if (options.wait && !current_worker()) join_workers();
+}
+
+void pool_core::terminate() {
+    shutdown({.wait = false, .cancel_pending = true});
+    stop_.request_stop();  // running tasks that take a stop_token see it
+    if (!current_worker()) join_workers();
+}
+
+pool_stats pool_core::stats() const {
+    pool_stats s;
+    std::size_t taken = extra_taken_.load(std::memory_order_relaxed);
+    s.completed = extra_completed_.load(std::memory_order_relaxed);
+    s.failed = extra_failed_.load(std::memory_order_relaxed);
+    s.cancelled = extra_cancelled_.load(std::memory_order_relaxed);
+    std::size_t in_deques = 0;
+    std::size_t const n = slot_count_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < n; ++i) {
+        worker const* w = slots_[i].load(std::memory_order_acquire);
+        if (!w) continue;
+        s.completed += w->completed.load(std::memory_order_relaxed);
+        s.failed += w->failed.load(std::memory_order_relaxed);
+        s.cancelled += w->cancelled.load(std::memory_order_relaxed);
+        s.running += w->running.load(std::memory_order_relaxed);
+        taken += w->taken.load(std::memory_order_relaxed);
+        in_deques += static_cast<std::size_t>(w->deque.size_hint());
+    }
+    (void)taken;
+    s.queued = opts_.queue_capacity ? queued_.load(std::memory_order_relaxed)
+                                    : injected_.size() + in_deques;
+    std::lock_guard lock(mu_);
+    s.workers = live_.load(std::memory_order_relaxed);
+    s.idle = parked_;
+    return s;
+}
+
+// ---- entry points used by the public templates ------------------------------------------------
+
+std::shared_ptr<pool_core> make_pool_core(thread_pool_options options) {
+    return std::make_shared<pool_core>(std::move(options));
+}
+std::uint32_t pool_id(const pool_core& core) noexcept { return core.id(); }
+std::size_t pool_max_workers(const pool_core& core) noexcept { return core.max_workers(); }
+void pool_enqueue(pool_core& core, task_base* task) { core.enqueue(task); }
+
+bool wait_task(task_base& task, deadline_t deadline) {
+    if (task.done()) return true;
+    if (worker* const w = tls_worker) return w->core->help_wait(*w, task, deadline);
+    // F3: outside any pool, park on the task's state word after setting st_waiters, so the
+    // completer knows to wake us (it skips the system call otherwise).
+    std::uint32_t s = task.state_.load(std::memory_order_acquire);
+    for (;;) {
+        if (phase_done(s)) return true;
+        if (!(s & st_waiters)) {
+            if (!task.state_.compare_exchange_weak(s, s | st_waiters, std::memory_order_acq_rel,
+                                                   std::memory_order_acquire))
+                continue;
+            s |= st_waiters;
+        }
+        if (!park(task.state_, s, deadline)) return task.done();
+        s = task.state_.load(std::memory_order_acquire);
+    }
+}
+
+}  // namespace muster::detail
+
+namespace muster {
+std::size_t default_max_workers() noexcept { return detail::muster_default_workers(); }
+}  // namespace muster
