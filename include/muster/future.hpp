@@ -68,7 +68,7 @@ public:
     bool valid() const noexcept { return task_ != nullptr; }
 
     /// True once the task finished (value or exception) or was cancelled. Never blocks.
-    bool done() const { return phase_done(state()); }
+    bool done() const { return detail::phase_done(state()); }
     /// True while the task's callable is executing. Never blocks.
     bool running() const { return (state() & detail::st_phase_mask) == detail::st_running; }
     /// True if cancel() (or a pool-initiated cancellation) succeeded. Never blocks.

@@ -245,3 +245,5 @@ private:
 };
 
 }  // namespace muster
+
+#include "muster/map.hpp"  // the definitions of thread_pool::map and map_unordered

@@ -21,19 +21,52 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-/// Completion hook used by a helping wait (docs/design/sleep.md, H3): when the awaited task
-/// completes, hand the waiting worker a park token. `fired` is the hook's last access to itself,
-/// so the waiter may destroy the hook (it lives on the waiter's stack) once it reads 1.
+/// Completion hook that hands a park token to a parked thread when its task completes
+/// (docs/design/sleep.md, H3). `fired` is the hook's last access to itself, so the waiter may
+/// destroy the hook (it lives on the waiter's stack) once it reads 1.
 struct wake_hook final : completion_hook {
-    worker* target;
+    std::atomic<std::uint32_t>* word = nullptr;
     std::atomic<std::uint32_t> fired{0};
-    explicit wake_hook(worker* w) : target(w) {}
     void on_complete(task_base&) noexcept override {
-        worker* const w = target;
-        w->park_word.store(1, std::memory_order_release);
-        unpark_one(w->park_word);
+        std::atomic<std::uint32_t>* const w = word;
+        w->store(1, std::memory_order_release);
+        unpark_one(*w);
         // release: orders the accesses above before the waiter's destruction of the hook.
         fired.store(1, std::memory_order_release);
+    }
+};
+
+/// Waiting for one task: the target behind future::wait().
+struct task_target final : wait_target {
+    task_base& task;
+    wake_hook hook;
+    explicit task_target(task_base& t) : task(t) {}
+    bool ready() override { return task.done(); }
+    bool arm(std::atomic<std::uint32_t>* word) override {
+        hook.word = word;
+        return task.add_hook(&hook);
+    }
+    void disarm(std::atomic<std::uint32_t>*) override {
+        if (task.remove_hook(&hook)) return;
+        // The completer took the hook list: wait until it is done with our hook.
+        while (hook.fired.load(std::memory_order_acquire) == 0) std::this_thread::yield();
+    }
+    bool block(deadline_t deadline) override {
+        // F3: park on the task's state word after setting st_waiters, so the completer knows
+        // to wake us (it skips the system call otherwise).
+        std::uint32_t s = task.state_.load(std::memory_order_acquire);
+        for (;;) {
+            if (phase_done(s)) return true;
+            if (!(s & st_waiters)) {
+                if (!task.state_.compare_exchange_weak(s, s | st_waiters,
+                                                       std::memory_order_acq_rel,
+                                                       std::memory_order_acquire))
+                    continue;
+                s |= st_waiters;
+            }
+            if (!park(task.state_, s, deadline)) return task.done();
+            s = task.state_.load(std::memory_order_acquire);
+        }
     }
 };
 
@@ -573,41 +606,38 @@ void pool_core::worker_main(std::shared_ptr<pool_core> keep, worker* w, std::siz
 
 // ---- waiting -----------------------------------------------------------------------------------
 
-bool pool_core::help_wait(worker& w, task_base& target, deadline_t deadline) {
+bool pool_core::help_wait(worker& w, wait_target& target, deadline_t deadline) {
     unsigned idle_rounds = 0;
     for (;;) {
-        if (target.done()) return true;
-        // H1: run other work while the awaited task is not done: own deque, then injection
-        // queue, then steal. This is what makes recursive fork-join finish on one worker.
+        if (target.ready()) return true;
+        // H1: run other work while the awaited condition does not hold: own deque, then the
+        // injection queue, then steal. This is what makes recursive fork-join finish on one
+        // worker.
         if (task_base* t = find_task(w)) {
             idle_rounds = 0;
             run_task(w, t);
             continue;
         }
-        if (deadline && clock::now() >= *deadline) return target.done();
-        if (++idle_rounds < 64) {  // H2: the awaited task may be about to finish elsewhere
+        if (deadline && clock::now() >= *deadline) return target.ready();
+        if (++idle_rounds < 64) {  // H2: the awaited work may be about to finish elsewhere
             cpu_relax();
             continue;
         }
         idle_rounds = 0;
-        // H3: park until the target completes (its hook hands us a token) or a submitter picks
-        // us from the idle list (new work to help with).
-        wake_hook hook(&w);
+        // H3: park until the target hands us a token or a submitter picks us from the idle
+        // list (new work to help with).
         {
             std::lock_guard lock(mu_);
             register_idle_locked(w);
         }
-        if (!target.add_hook(&hook)) {
+        if (!target.arm(&w.park_word)) {
             leave_idle(w);
             return true;
         }
         task_base* t = find_task(w);
-        if (!t && !target.done()) detail::park(w.park_word, 0, deadline);
+        if (!t && !target.ready()) detail::park(w.park_word, 0, deadline);
         leave_idle(w);
-        if (!target.remove_hook(&hook)) {
-            // The completer took the hook list: wait until it is done with our hook.
-            while (hook.fired.load(std::memory_order_acquire) == 0) std::this_thread::yield();
-        }
+        target.disarm(&w.park_word);
         if (t) run_task(w, t);
     }
 }
@@ -799,23 +829,16 @@ std::uint32_t pool_id(const pool_core& core) noexcept { return core.id(); }
 std::size_t pool_max_workers(const pool_core& core) noexcept { return core.max_workers(); }
 void pool_enqueue(pool_core& core, task_base* task) { core.enqueue(task); }
 
+bool wait_for_target(wait_target& target, deadline_t deadline) {
+    if (target.ready()) return true;
+    if (worker* const w = tls_worker) return w->core->help_wait(*w, target, deadline);
+    return target.block(deadline);
+}
+
 bool wait_task(task_base& task, deadline_t deadline) {
     if (task.done()) return true;
-    if (worker* const w = tls_worker) return w->core->help_wait(*w, task, deadline);
-    // F3: outside any pool, park on the task's state word after setting st_waiters, so the
-    // completer knows to wake us (it skips the system call otherwise).
-    std::uint32_t s = task.state_.load(std::memory_order_acquire);
-    for (;;) {
-        if (phase_done(s)) return true;
-        if (!(s & st_waiters)) {
-            if (!task.state_.compare_exchange_weak(s, s | st_waiters, std::memory_order_acq_rel,
-                                                   std::memory_order_acquire))
-                continue;
-            s |= st_waiters;
-        }
-        if (!park(task.state_, s, deadline)) return task.done();
-        s = task.state_.load(std::memory_order_acquire);
-    }
+    task_target target(task);
+    return wait_for_target(target, deadline);
 }
 
 }  // namespace muster::detail

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "muster/detail/wait_target.hpp"
 #include "muster/thread_pool.hpp"
 #include "scheduler/injection_queue.hpp"
 #include "scheduler/work_stealing_deque.hpp"
@@ -71,8 +72,8 @@ public:
 
     /// The worker of this pool running on the calling thread, or nullptr.
     worker* current_worker() const noexcept;
-    /// Runs other tasks on `w` until `target` is done or `deadline` passes (helping wait).
-    bool help_wait(worker& w, task_base& target, deadline_t deadline);
+    /// Runs other tasks on `w` until `target` is ready or `deadline` passes (helping wait).
+    bool help_wait(worker& w, wait_target& target, deadline_t deadline);
 
     static void worker_main(std::shared_ptr<pool_core> keep, worker* w, std::size_t index);
 
