@@ -236,23 +236,23 @@ bool pool_core::reserve_or_overflow(task_base* t, worker* w) {
     // seq_cst: S7 in docs/design/sleep.md; a worker's release of capacity (seq_cst) either
     // precedes our re-check below or sees blocked_submitters_ > 0 and notifies under space_mu_.
     blocked_submitters_.fetch_add(1, std::memory_order_seq_cst);
-    bool ok = true;
-    while (!try_reserve()) {
+    bool reserved = false;
+    while (!(reserved = try_reserve())) {
         if (ext_state_.load(std::memory_order_acquire) != ext_open) break;
         if (!deadline) {
             space_cv_.wait(lock);
         } else if (space_cv_.wait_until(lock, *deadline) == std::cv_status::timeout) {
-            ok = try_reserve();
+            reserved = try_reserve();
             break;
         }
     }
     blocked_submitters_.fetch_sub(1, std::memory_order_relaxed);
     lock.unlock();
     if (ext_state_.load(std::memory_order_acquire) != ext_open) {
-        if (ok && queued_.load(std::memory_order_relaxed) > 0) release_capacity();
+        if (reserved) release_capacity();
         reject(t, closed_error());
     }
-    if (!ok)
+    if (!reserved)
         reject(t, std::make_exception_ptr(queue_full_error(
                       pool_label(prefix_) + ": the queue stayed full (queue_capacity = " +
                       std::to_string(opts_.queue_capacity) + ") for block_timeout = " +
