@@ -428,12 +428,12 @@ void pool_core::notify_quiescence_locked() {
 }
 
 void pool_core::notify_work() {
-    // S2: the task is published (deque or injection queue) before this fence; a worker that
-    // registered as idle re-checks the queues after its seq_cst registration. One of the two
-    // sees the other, so a task is never left queued while every worker sleeps.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (searching_.load(std::memory_order_relaxed) != 0) return;  // the searcher will find it
-    if (idle_count_.load(std::memory_order_relaxed) != 0) {
+    // S2: the task was published with a seq_cst store (the deque's bottom_ or the injection
+    // queue's size_); these seq_cst loads follow it in the single total order. A worker that
+    // registered as idle (seq_cst store of idle_count_) re-checks the queues with seq_cst loads.
+    // One of the two sees the other, so a task is never left queued while every worker sleeps.
+    if (searching_.load(std::memory_order_seq_cst) != 0) return;  // the searcher will find it
+    if (idle_count_.load(std::memory_order_seq_cst) != 0) {
         worker* w = nullptr;
         {
             std::lock_guard lock(mu_);

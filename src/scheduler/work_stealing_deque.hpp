@@ -33,8 +33,10 @@ public:
         ring* a = array_.load(std::memory_order_relaxed);
         if (b - tp >= a->capacity) a = grow(a, b, tp);
         a->put(b, t);
-        // release: a thief that sees the new bottom also sees the slot and the task's contents.
-        bottom_.store(b + 1, std::memory_order_release);
+        // seq_cst (release would do for the thieves: one that sees the new bottom also sees the
+        // slot and the task's contents): the sleep protocol's step S2 needs the publication in
+        // the single total order, before the submitter reads the sleepers' state.
+        bottom_.store(b + 1, std::memory_order_seq_cst);
     }
 
     /// Owner only. Returns nullptr when empty.
