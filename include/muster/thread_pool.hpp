@@ -13,6 +13,7 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "muster/detail/task.hpp"
 #include "muster/error.hpp"
@@ -112,6 +113,19 @@ std::size_t pool_max_workers(const pool_core& core) noexcept;
 /// Queues `task`, whose queue reference the caller transfers. Applies the overflow policy and
 /// the shutdown/broken checks; on a throw the queue reference has been released.
 void pool_enqueue(pool_core& core, task_base* task);
+/// Queues `count` tasks with one synchronisation (unbounded queues; bounded ones apply the
+/// overflow policy per task). Takes over each task's queue reference; on a throw every task
+/// not queued has been released.
+void pool_enqueue_bulk(pool_core& core, task_base* const* tasks, std::size_t count);
+/// Releases the queue references of tasks that were created but never queued.
+inline void drop_unqueued(const std::vector<task_base*>& tasks) noexcept {
+    for (task_base* t : tasks) {
+        t->try_cancel();
+        t->release();
+    }
+}
+/// Whether the calling thread is one of `core`'s workers.
+bool on_worker_of(const pool_core& core) noexcept;
 
 template <class F, class... Args>
 auto submit_to(pool_core& core, F&& f, Args&&... args) {
@@ -184,6 +198,7 @@ public:
                     (void)std::move(body)(std::move(st));
                 } catch (...) {
                     detail::report_unhandled(id, std::current_exception(), "a posted task threw");
+                    throw;  // stored in the unobserved task: stats() counts it as failed
                 }
             });
         } else {
@@ -192,10 +207,64 @@ public:
                     (void)std::move(body)();
                 } catch (...) {
                     detail::report_unhandled(id, std::current_exception(), "a posted task threw");
+                    throw;  // stored in the unobserved task: stats() counts it as failed
                 }
             });
         }
         detail::pool_enqueue(*core_, task);
+    }
+
+    /// Submits `count` tasks, task i calling `f(i)` (f is copied into each task), queued with
+    /// one synchronisation; returns their futures in index order. Throws like submit(); then no
+    /// task was queued, except with a bounded queue, where the overflow policy applies task by
+    /// task and the tasks queued before the refused one stay queued.
+    template <class F>
+        requires std::is_invocable_v<std::decay_t<F>&, std::size_t>
+    [[nodiscard]] auto submit_bulk(std::size_t count, F&& f) {
+        using R = detail::task_result_t<std::decay_t<F>&, std::size_t>;
+        auto const id = detail::pool_id(*core_);
+        std::vector<future<R>> futures;
+        futures.reserve(count);
+        std::vector<detail::task_base*> tasks;
+        tasks.reserve(count);
+        try {
+            for (std::size_t i = 0; i < count; ++i) {
+                auto* t = detail::make_task(2, id, f, i);
+                futures.push_back(detail::future_access::adopt<R>(t));
+                tasks.push_back(t);
+            }
+        } catch (...) {
+            detail::drop_unqueued(tasks);
+            throw;
+        }
+        detail::pool_enqueue_bulk(*core_, tasks.data(), tasks.size());
+        return futures;
+    }
+
+    /// Fire-and-forget form of submit_bulk: `count` tasks calling `f(i)`, one synchronisation.
+    /// Exceptions go to on_unhandled_exception.
+    template <class F>
+        requires std::is_invocable_v<std::decay_t<F>&, std::size_t>
+    void post_bulk(std::size_t count, F&& f) {
+        auto const id = detail::pool_id(*core_);
+        std::vector<detail::task_base*> tasks;
+        tasks.reserve(count);
+        try {
+            for (std::size_t i = 0; i < count; ++i) {
+                tasks.push_back(detail::make_task(1, id, [f, i, id]() mutable {
+                try {
+                    (void)f(i);
+                } catch (...) {
+                    detail::report_unhandled(id, std::current_exception(), "a posted task threw");
+                    throw;  // counted as failed in stats()
+                }
+            }));
+            }
+        } catch (...) {
+            detail::drop_unqueued(tasks);
+            throw;
+        }
+        detail::pool_enqueue_bulk(*core_, tasks.data(), tasks.size());
     }
 
     /// Applies `f` to each element of `input` on the pool, yielding results in input order: a

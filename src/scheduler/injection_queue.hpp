@@ -34,6 +34,20 @@ public:
         return push_result::ok;
     }
 
+    /// Appends the list `first`..`last` (linked through next_, `count` tasks) in one critical
+    /// section, unless the queue is closed.
+    push_result push_list(task_base* first, task_base* last, std::size_t count) {
+        std::lock_guard lock(mu_);
+        if (state_ != open) return state_ == broken_state ? push_result::broken : push_result::closed;
+        last->next_ = nullptr;
+        if (tail_) tail_->next_ = first;
+        else head_ = first;
+        tail_ = last;
+        pushed_ += count;
+        size_.store(size_.load(std::memory_order_relaxed) + count, std::memory_order_seq_cst);
+        return push_result::ok;
+    }
+
     /// Removes and returns up to `max` tasks as a list linked through next_ (nullptr if empty);
     /// `count` receives how many.
     task_base* pop_batch(std::size_t max, std::size_t& count) {

@@ -295,6 +295,45 @@ void pool_core::enqueue(task_base* t) {
     notify_work();
 }
 
+void pool_core::enqueue_bulk(task_base* const* tasks, std::size_t count) {
+    if (count == 0) return;
+    worker* const w = current_worker();
+    if (opts_.queue_capacity != 0) {
+        // A bounded queue applies its overflow policy task by task.
+        std::size_t i = 0;
+        try {
+            for (; i < count; ++i) enqueue(tasks[i]);
+        } catch (...) {
+            for (std::size_t j = i + 1; j < count; ++j) {
+                tasks[j]->try_cancel();
+                tasks[j]->release();
+            }
+            throw;
+        }
+        return;
+    }
+    auto refuse_all = [&] {
+        for (std::size_t j = 1; j < count; ++j) {
+            tasks[j]->try_cancel();
+            tasks[j]->release();
+        }
+        reject(tasks[0], closed_error());
+    };
+    if (w) {
+        if (internal_closed_.load(std::memory_order_acquire)) refuse_all();
+        for (std::size_t i = count; i > 0; --i) w->deque.push(tasks[i - 1]);  // oldest popped first
+        notify_work();
+        return;
+    }
+    if (ext_state_.load(std::memory_order_acquire) != ext_open) refuse_all();
+    for (std::size_t i = 0; i + 1 < count; ++i) tasks[i]->next_ = tasks[i + 1];
+    if (injected_.push_list(tasks[0], tasks[count - 1], count) != injection_queue::push_result::ok)
+        refuse_all();
+    // One wake: the woken worker takes a batch and hands the search on (S3b), so the wake-ups
+    // spread as the work is found, not all at once.
+    notify_work();
+}
+
 // ---- finding and running work ----------------------------------------------------------------
 
 task_base* pool_core::take_injected(worker& w) {
@@ -828,6 +867,10 @@ std::shared_ptr<pool_core> make_pool_core(thread_pool_options options) {
 std::uint32_t pool_id(const pool_core& core) noexcept { return core.id(); }
 std::size_t pool_max_workers(const pool_core& core) noexcept { return core.max_workers(); }
 void pool_enqueue(pool_core& core, task_base* task) { core.enqueue(task); }
+void pool_enqueue_bulk(pool_core& core, task_base* const* tasks, std::size_t count) {
+    core.enqueue_bulk(tasks, count);
+}
+bool on_worker_of(const pool_core& core) noexcept { return core.current_worker() != nullptr; }
 
 bool wait_for_target(wait_target& target, deadline_t deadline) {
     if (target.ready()) return true;

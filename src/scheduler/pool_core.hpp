@@ -65,6 +65,7 @@ public:
     std::size_t max_workers() const noexcept { return opts_.max_workers; }
 
     void enqueue(task_base* t);
+    void enqueue_bulk(task_base* const* tasks, std::size_t count);
     void wait_idle();
     void shutdown(shutdown_options options);
     void terminate();

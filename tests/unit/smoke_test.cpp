@@ -49,3 +49,22 @@ TEST(Smoke, ForkJoinOneWorker) {
     auto f = pool.submit([&pool] { return fib(pool, 25); });
     EXPECT_EQ(f.result(), 75025);
 }
+
+TEST(Smoke, ParallelForAndBulk) {
+    muster::thread_pool pool({.max_workers = 2});
+    std::vector<int> v(10000, 0);
+    muster::parallel_for(pool, 0, 10000, [&](int i) { v[static_cast<std::size_t>(i)] = i; });
+    for (int i = 0; i < 10000; ++i) ASSERT_EQ(v[static_cast<std::size_t>(i)], i);
+    std::atomic<long> sum{0};
+    muster::parallel_for(pool, std::size_t{0}, std::size_t{1000},
+                         [&](std::size_t b, std::size_t e) { for (auto i = b; i < e; ++i) sum += long(i); },
+                         {.grain = 7});
+    EXPECT_EQ(sum.load(), 999L * 1000 / 2);
+    auto fs = pool.submit_bulk(100, [](std::size_t i) { return i * 2; });
+    for (std::size_t i = 0; i < 100; ++i) EXPECT_EQ(fs[i].result(), i * 2);
+    std::atomic<int> c{0};
+    pool.post_bulk(1000, [&](std::size_t) { c.fetch_add(1); });
+    pool.wait_idle();
+    EXPECT_EQ(c.load(), 1000);
+    EXPECT_THROW(muster::parallel_for(pool, 0, 10, [](int) { throw std::runtime_error("x"); }), std::runtime_error);
+}
