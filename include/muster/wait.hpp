@@ -77,6 +77,7 @@ public:
     void start() {
         for (std::size_t i = 0; i < futures_.size(); ++i) {
             task_base* const t = future_access::task(futures_[i]);
+            links_[i].task = t;
             refs_.fetch_add(1, std::memory_order_relaxed);  // the hook's reference
             if (t->add_hook(&links_[i])) {
                 links_[i].registered = true;
@@ -92,9 +93,10 @@ public:
     /// is freed once no hook refers to it.
     void finish() {
         for (std::size_t i = 0; i < links_.size(); ++i) {
+            // A link still registered belongs to a future the caller has not taken (wait()
+            // keeps the taken ones alive in its result; as_completed unregisters at pop).
             if (!links_[i].registered) continue;
-            task_base* const t = future_access::task(futures_[i]);
-            if (t->remove_hook(&links_[i])) release();
+            if (links_[i].task->remove_hook(&links_[i])) release();
         }
         release();
     }
@@ -108,6 +110,9 @@ public:
         if (ready_.empty()) return std::nullopt;
         std::size_t const i = ready_.front();
         ready_.pop_front();
+        // The hook has fired (it queued i), so finish() must not touch the task: the caller
+        // may drop the future, and with it the task, right away.
+        links_[i].registered = false;
         return i;
     }
 
@@ -132,8 +137,9 @@ public:
 private:
     struct link final : completion_hook {
         multi_waiter* owner = nullptr;
+        task_base* task = nullptr;
         std::size_t index = 0;
-        bool registered = false;  // written by the owner before any hook can fire
+        bool registered = false;  // hook on the task's list; owner thread only
         void on_complete(task_base& t) noexcept override {
             multi_waiter* const w = owner;
             {
