@@ -391,10 +391,13 @@ task_base* pool_core::search(worker& w) {
     if (!searching_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst,
                                             std::memory_order_relaxed))
         return nullptr;
-    auto const deadline = clock::now() + opts_.spin;
+    std::chrono::nanoseconds const full = opts_.spin;
+    if (w.spin_window.count() == 0) w.spin_window = full;
+    auto const deadline = clock::now() + w.spin_window;
     for (unsigned i = 1;; ++i) {
         if (task_base* t = find_task(w)) {
             searching_.store(0, std::memory_order_seq_cst);
+            w.spin_window = std::min(full, w.spin_window * 2);  // S3c: spinning paid off
             // S3b: a searcher that found work hands the search on if more work is visible.
             if (!injected_.empty() || !w.deque.empty()) notify_work();
             return t;
@@ -403,6 +406,9 @@ task_base* pool_core::search(worker& w) {
         cpu_relax();
     }
     searching_.store(0, std::memory_order_seq_cst);
+    // S3c: it did not; spin less next time (but never below 1/64 of the configured window, so
+    // a burst after a quiet period is still caught quickly).
+    w.spin_window = std::max(full / 64, w.spin_window / 2);
     return nullptr;
 }
 

@@ -50,6 +50,10 @@ struct alignas(64) worker {
     std::thread thread;
 
     // Owner only.
+    /// Current spin window (S3c): halved after a search that found nothing, doubled (up to the
+    /// configured spin) after one that found work, so a lightly loaded pool stops burning CPU
+    /// on searches that never pay off while a busy one keeps its low wake-up latency.
+    std::chrono::nanoseconds spin_window{0};
     std::uint32_t rng = 0;
     std::uint32_t tick = 0;
 };
