@@ -352,8 +352,10 @@ task_base* pool_core::take_injected(worker& w) {
         std::size_t k = 0;
         for (task_base* t = first->next_; t; t = t->next_) batch[k++] = t;
         while (k > 0) w.deque.push(batch[--k]);
-        notify_work();  // others may steal from the batch
     }
+    // Others may steal from the batch or take what is still injected: wake the next worker
+    // (bulk submissions wake one worker and rely on this chain).
+    if (n > 1 || !injected_.empty()) notify_work();
     return first;
 }
 
@@ -526,8 +528,10 @@ void pool_core::maybe_spawn() {
     std::exception_ptr failure;
     {
         std::lock_guard lock(mu_);
+        // stopping_: the pool drained after shutdown and its workers are leaving or gone; a
+        // late notify of a task that already ran must not start a thread nobody joins.
         if (live_.load(std::memory_order_relaxed) >= opts_.max_workers || !idle_.empty() ||
-            ext_state_.load(std::memory_order_acquire) == ext_broken)
+            stopping_ || ext_state_.load(std::memory_order_acquire) == ext_broken)
             return;
         try {
             spawn_locked();
@@ -716,7 +720,10 @@ bool pool_core::help_wait(worker& w, wait_target& target, deadline_t deadline) {
             if (chosen) notify_work();  // S4c: we run our own find, not the waker's task
             run_task(w, t);
         } else if (chosen) {
-            continue;  // loop: find_task picks up the waker's task
+            // S4c: look for the waker's task now (the loop would return first if the target
+            // became ready meanwhile), and pass the wake on if someone else already took it.
+            if (task_base* t2 = find_task(w)) run_task(w, t2);
+            else notify_work();
         }
     }
 }

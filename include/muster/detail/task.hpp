@@ -224,7 +224,8 @@ struct task_base {
     }
 
     /// F6: takes the whole list under the lock (later add_hook calls see a done phase and run
-    /// inline), then runs each hook outside the lock, in registration order.
+    /// inline), then runs each hook outside the lock, in list order: internal wake-ups first,
+    /// then user callbacks in registration order.
     void run_hooks() noexcept {
         lock_hooks();
         completion_hook* h = hooks_;
