@@ -116,8 +116,9 @@ public:
     }
 
     /// Removes every ready pair that succeeded and returns (tag, value) pairs in completion
-    /// order; ready failures stay for take_errors(). Does not block. For T = void, returns the
-    /// tags.
+    /// order; ready failures stay for take_errors(). Values are copied (other handles to the
+    /// task keep theirs); move-only values are moved out. Does not block. For T = void, returns
+    /// the tags.
     auto take_results() {
         std::lock_guard lock(state_->n.mu);
         if constexpr (std::is_void_v<T>) {
@@ -129,8 +130,13 @@ public:
             std::vector<std::pair<Tag, T>> out;
             state_->take_if_locked([](const future<T>& f) { return succeeded(f); },
                                    [&](entry& e) {
-                                       out.emplace_back(std::move(e.tag),
-                                                        std::move(e.future).result());
+                                       // Copy where possible: the caller's own handles to the
+                                       // task keep their value. Move-only values move.
+                                       if constexpr (std::is_copy_constructible_v<T>)
+                                           out.emplace_back(std::move(e.tag), e.future.result());
+                                       else
+                                           out.emplace_back(std::move(e.tag),
+                                                            std::move(e.future).result());
                                    });
             return out;
         }

@@ -688,6 +688,9 @@ bool pool_core::help_wait(worker& w, wait_target& target, deadline_t deadline) {
     unsigned idle_rounds = 0;
     for (;;) {
         if (target.ready()) return true;
+        // The deadline first: a zero timeout polls and never runs other tasks (Python items
+        // 17, 19). A task started before the deadline may end after it (a known limit).
+        if (deadline && clock::now() >= *deadline) return target.ready();
         // H1: run other work while the awaited condition does not hold: own deque, then the
         // injection queue, then steal. This is what makes recursive fork-join finish on one
         // worker.
@@ -696,7 +699,6 @@ bool pool_core::help_wait(worker& w, wait_target& target, deadline_t deadline) {
             run_task(w, t);
             continue;
         }
-        if (deadline && clock::now() >= *deadline) return target.ready();
         if (++idle_rounds < 64) {  // H2: the awaited work may be about to finish elsewhere
             cpu_relax();
             continue;
