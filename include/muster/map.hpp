@@ -84,7 +84,11 @@ public:
     }
     map_range(map_range&&) noexcept = default;
     map_range& operator=(map_range&&) = delete;
-    ~map_range() { cancel_rest(); }
+    ~map_range() {
+        // The element the iterator points at may not have been read yet: it is pending too.
+        if (this->front_.valid()) this->front_.cancel();
+        cancel_rest();
+    }
 
     class iterator {
     public:
