@@ -666,13 +666,22 @@ void pool_core::worker_main(std::shared_ptr<pool_core> keep, worker* w, std::siz
         // Set after the initializer: a wait inside the initializer must not run queued tasks
         // (they must see the initializer's effects).
         tls_worker = w;
+        bool woken = false;
         for (;;) {
             task_base* t = core.find_task(*w);
+            // S3b for woken workers: a worker woken for one task hands the wake on when more
+            // work is visible, as a searcher does (the submitter of that work may have seen a
+            // searcher, or this worker, and woken nobody else).
+            if (t && woken && core.work_visible()) core.notify_work();
+            woken = false;
             if (!t) t = core.search(*w);
             if (!t) {
                 park_outcome const r = core.park(*w, t);
                 if (r == park_outcome::exit) break;
-                if (r == park_outcome::woken) continue;
+                if (r == park_outcome::woken) {
+                    woken = true;
+                    continue;
+                }
             }
             core.run_task(*w, t);
         }
