@@ -430,6 +430,9 @@ void pool_core::run_task(worker& w, task_base* t) {
     // Owner-only counters: a relaxed load and store instead of an RMW; stats() reads them relaxed.
     w.taken.store(w.taken.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     on_dequeued();
+    // S3d: this task may block for a long time (I/O, a latch) while tasks wait in our deque.
+    // Make sure another worker is awake or started for them, even if someone is searching.
+    if (!w.deque.empty()) notify_work(/*even_if_searching=*/true);
     if (t->try_start()) {
         w.running.store(w.running.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         t->ops_->run(t, stop_token_);
@@ -492,12 +495,13 @@ void pool_core::notify_quiescence_locked() {
     }
 }
 
-void pool_core::notify_work() {
+void pool_core::notify_work(bool even_if_searching) {
     // S2: the task was published with a seq_cst store (the deque's bottom_ or the injection
     // queue's size_); these seq_cst loads follow it in the single total order. A worker that
     // registered as idle (seq_cst store of idle_count_) re-checks the queues with seq_cst loads.
     // One of the two sees the other, so a task is never left queued while every worker sleeps.
-    if (searching_.load(std::memory_order_seq_cst) != 0) return;  // the searcher will find it
+    if (!even_if_searching && searching_.load(std::memory_order_seq_cst) != 0)
+        return;  // the searcher will find it
     if (idle_count_.load(std::memory_order_seq_cst) != 0) {
         worker* w = nullptr;
         {

@@ -99,7 +99,7 @@ private:
     // Sleeping and waking (docs/design/sleep.md).
     enum class park_outcome { woken, task, exit };
     park_outcome park(worker& w, task_base*& found);
-    void notify_work();
+    void notify_work(bool even_if_searching = false);
     void register_idle_locked(worker& w);
     bool leave_idle(worker& w);
     void wake_all_locked();
