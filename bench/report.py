@@ -321,6 +321,9 @@ def console_tables(s):
         out += ["  note: " + n for n in notes]
         for reason, ps in s.unsupported(w).items():
             out.append("  not run: %s (%s)" % (", ".join(ps), reason))
+    warn = capacity_warning(s)
+    if warn:
+        out.append("\n" + warn.replace("**", ""))
     tt = targets(s)
     if tt:
         out.append("\n## Targets")
@@ -525,6 +528,24 @@ def make_plots(s, img_dir, bench_dir):
     return images
 
 
+# ---- sanity ----------------------------------------------------------------------------------------
+
+def capacity_warning(s):
+    """A warning when the run could not use both cores: at the largest W4 grain every pool should
+    be close to efficiency 1; a median near 0.5 means another load held one core."""
+    effs = [s.med(w, p, "eff_G65536") for w in ("W4", "W4n") for p in s.peers_for(w) if s.has(w, p)]
+    effs = [e for e in effs if e is not None]
+    if not effs or statistics.median(effs) >= 0.7:
+        return None
+    return ("**Warning: this run did not get two free cores.** At the largest W4 grain (G = 65536, "
+            "tasks of ~100 us) the median efficiency over all peers was %.2f, where an unloaded machine "
+            "gives close to 1; the load average reached %s. Other jobs shared the machine, so the "
+            "parallel figures (W4, W4n, and the tails of W5) measure that load as much as the pools: "
+            "compare peers only against each other, and rerun on a quiet machine before drawing "
+            "conclusions from them." % (statistics.median(effs), max(
+                [float(x) for x in s.meta.get("loadavg_start", []) + s.meta.get("loadavg_end", [])] or [0])))
+
+
 # ---- the Markdown report ---------------------------------------------------------------------------
 
 def markdown(s, images):
@@ -553,11 +574,14 @@ def markdown(s, images):
         ("Repetitions", "%s per (workload, peer), one process each; per-process limit %s s" % (
             m.get("reps", "?"), fmt(m.get("timeout_s")))),
         ("Workers", "2 (P = 2) unless the workload says otherwise"),
-        ("Date, duration", "%s; the whole run took %s min" % (
-            m.get("date", "?"), fmt((m.get("duration_s") or 0) / 60))),
+        ("Date, duration", "%s; the whole run took %.1f min" % (
+            m.get("date", "?"), (m.get("duration_s") or 0) / 60)),
     ]
-    out.append(md_table(["", ""], [[a, b] for a, b in setup]))
+    out.append(md_table(["item", "value"], [[a, b] for a, b in setup]))
     out.append("")
+    warn = capacity_warning(s)
+    if warn:
+        out.append(warn + "\n")
 
     tt = targets(s)
     if tt:
