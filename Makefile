@@ -2,13 +2,16 @@
 #
 #   make test    build (preset dev) and run the test suite
 #   make demo    build (preset release) and run every example
-#   make bench   build (preset bench) and run the benchmarks
+#   make bench   build (preset bench) and run the benchmarks (BENCH_ARGS="--quick --reps 1"
+#                for a smoke run; see bench/README.md)
 #   make asan    build and test with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make tsan    build and test with ThreadSanitizer
 #   make deps    install the Debian packages the build needs
 #   make clean   remove build/
 
 JOBS ?= 2
+# Extra arguments for bench/run.py, e.g. BENCH_ARGS="--workloads W1,W5 --reps 3".
+BENCH_ARGS ?=
 MAKEFLAGS += --no-print-directory
 # Prefix for the ThreadSanitizer test run, e.g. TSAN_WRAP='setarch x86_64 -R' on kernels
 # where TSan needs less address-space randomisation.
@@ -59,7 +62,7 @@ bench: bench-deps
 
 bench-run:
 	@if [ -f bench/run.py ]; then \
-	    python3 bench/run.py; \
+	    python3 bench/run.py $(BENCH_ARGS); \
 	elif [ -x build/bench/bench/muster_bench_driver ]; then \
 	    build/bench/bench/muster_bench_driver; \
 	else \
