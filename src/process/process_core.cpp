@@ -111,6 +111,7 @@ public:
 
     void start() {
         thread_ = std::thread([this] { run(); });
+        supervisor_id_ = thread_.get_id();
     }
 
     std::uint32_t id() const noexcept { return id_; }
@@ -187,7 +188,8 @@ private:
     }
 
     void join() {
-        if (std::this_thread::get_id() == thread_.get_id()) return;  // from a done-callback
+        // From a done-callback (on the supervisor): it cannot wait for itself.
+        if (std::this_thread::get_id() == supervisor_id_) return;
         std::lock_guard j(join_mu_);
         if (thread_.joinable()) thread_.join();
     }
@@ -701,7 +703,8 @@ private:
     process_pool_options opts_;
     std::uint32_t id_ = 0;
     int wake_fd_ = -1;
-    std::thread thread_;
+    std::thread thread_;              // joined under join_mu_
+    std::thread::id supervisor_id_;  // written by start(), before the core is shared
     std::mutex join_mu_;
 
     // Shared with submitting threads, guarded by mu_.

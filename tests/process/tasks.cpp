@@ -97,6 +97,15 @@ std::size_t wait_children(std::size_t n, std::chrono::milliseconds within) {
     return c;
 }
 
+bool segv_reported(int signal, int exit_status) {
+#if defined(__SANITIZE_ADDRESS__)
+    return signal == SIGSEGV || signal == SIGABRT || exit_status > 0;
+#else
+    (void)exit_status;
+    return signal == SIGSEGV;
+#endif
+}
+
 int stress_scale() {
     const char* s = std::getenv("MUSTER_STRESS_SCALE");
     int const v = s ? std::atoi(s) : 1;
