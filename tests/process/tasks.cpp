@@ -98,7 +98,7 @@ std::size_t wait_children(std::size_t n, std::chrono::milliseconds within) {
 }
 
 bool segv_reported(int signal, int exit_status) {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     return signal == SIGSEGV || signal == SIGABRT || exit_status > 0;
 #else
     (void)exit_status;

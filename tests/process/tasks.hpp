@@ -43,8 +43,9 @@ void failing_initializer();
 std::size_t child_count();
 /// Waits up to `within` for the child count to fall to `n`; returns the last count.
 std::size_t wait_children(std::size_t n, std::chrono::milliseconds within);
-/// Whether a worker that raised SIGSEGV is reported as such: under AddressSanitizer, ASan's own
-/// SIGSEGV handler prints a report and then aborts (abort_on_error=1) or exits with status 1.
+/// Whether a worker that raised SIGSEGV is reported as such: under AddressSanitizer or
+/// ThreadSanitizer, the sanitizer's own SIGSEGV handler prints a report and then aborts
+/// (abort_on_error=1) or exits with its error status (1 for ASan, 66 for TSan).
 bool segv_reported(int signal, int exit_status);
 /// MUSTER_STRESS_SCALE, default 1.
 int stress_scale();
