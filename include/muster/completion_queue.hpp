@@ -50,11 +50,9 @@ public:
     void add(Tag tag, future<T> f) {
         auto* task = detail::future_access::task(f);
         if (!task) throw invalid_argument("muster::completion_queue::add: the future has no task");
+        // The hook counts itself as pending and links into the pending list in one critical
+        // section, so a concurrent pop() never sees the list and the count disagree.
         auto* h = new hook(state_, std::move(tag), std::move(f));
-        {
-            std::lock_guard lock(state_->n.mu);
-            ++state_->pending_;
-        }
         if (!task->add_hook(h)) h->on_complete(*task);
     }
 
@@ -250,6 +248,7 @@ private:
         hook(std::shared_ptr<state> s, Tag t, future<T> f)
             : st(std::move(s)), tag(std::move(t)), fut(std::move(f)) {
             std::lock_guard lock(st->n.mu);
+            ++st->pending_;
             next_pending = st->pending_list_;
             if (next_pending) next_pending->prev_pending = this;
             st->pending_list_ = this;

@@ -80,8 +80,8 @@ void run_chunks(loop_state& st, Index first, Index last, std::size_t grain, Body
 /// when every worker is busy, and inside the pool's own tasks).
 ///
 /// If a chunk throws, chunks not yet started are skipped and the first exception is rethrown
-/// here after the running ones end. Throws invalid_argument for grain 0, shutdown_error if the
-/// pool was shut down. `body` is called concurrently from several threads; it must be safe for
+/// here after the running ones end. Throws invalid_argument for grain 0. If the pool refuses the
+/// helper tasks (shut down, queue full), the calling thread runs every chunk itself. `body` is called concurrently from several threads; it must be safe for
 /// that. Blocking: returns after all chunks ran; on a pool worker it runs other tasks while it
 /// waits for chunks still running elsewhere.
 template <std::integral Index, class Body>
@@ -103,11 +103,17 @@ void parallel_for(thread_pool& pool, Index first, Index last, Body&& body,
     auto& b = body;
     std::size_t const helpers = std::min(st->chunks, workers);
     if (st->chunks > 1) {
-        // The runners capture the body by reference: none touches it after the last chunk
-        // finished, and this call does not return before that.
-        pool.post_bulk(helpers, [st, first, last, grain, &b](std::size_t) {
-            detail::run_chunks(*st, first, last, grain, b);
-        });
+        // The runners capture the body by reference: a runner touches it only after claiming a
+        // chunk, every chunk is claimed before this call returns, and a runner that starts
+        // later claims nothing.
+        try {
+            pool.post_bulk(helpers, [st, first, last, grain, &b](std::size_t) {
+                detail::run_chunks(*st, first, last, grain, b);
+            });
+        } catch (const error&) {
+            // The pool refused some helpers (shut down, full queue): the calling thread runs
+            // the chunks they would have run. The loop still completes.
+        }
     }
     detail::run_chunks(*st, first, last, grain, b);
     detail::wait_on(st->n, std::nullopt, [&] {

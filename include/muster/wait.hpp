@@ -79,7 +79,7 @@ public:
             task_base* const t = future_access::task(futures_[i]);
             links_[i].task = t;
             refs_.fetch_add(1, std::memory_order_relaxed);  // the hook's reference
-            if (t->add_hook(&links_[i])) {
+            if (t->add_hook(&links_[i], /*front=*/true)) {
                 links_[i].registered = true;
             } else {
                 refs_.fetch_sub(1, std::memory_order_relaxed);

@@ -44,7 +44,7 @@ struct task_target final : wait_target {
     bool ready() override { return task.done(); }
     bool arm(std::atomic<std::uint32_t>* word) override {
         hook.word = word;
-        return task.add_hook(&hook);
+        return task.add_hook(&hook, /*front=*/true);
     }
     void disarm(std::atomic<std::uint32_t>*) override {
         if (task.remove_hook(&hook)) return;
@@ -156,7 +156,8 @@ namespace {
 }  // namespace
 
 bool pool_core::try_reserve() noexcept {
-    std::size_t q = queued_.load(std::memory_order_relaxed);
+    // seq_cst: S7; a blocked submitter's re-check must be ordered after its registration.
+    std::size_t q = queued_.load(std::memory_order_seq_cst);
     while (q < opts_.queue_capacity) {
         // acq_rel: a reservation is a claim on capacity; pairs with on_dequeued's release.
         if (queued_.compare_exchange_weak(q, q + 1, std::memory_order_acq_rel,
@@ -351,8 +352,10 @@ task_base* pool_core::take_injected(worker& w) {
         std::size_t k = 0;
         for (task_base* t = first->next_; t; t = t->next_) batch[k++] = t;
         while (k > 0) w.deque.push(batch[--k]);
-        notify_work();  // others may steal from the batch
     }
+    // Others may steal from the batch or take what is still injected: wake the next worker
+    // (bulk submissions wake one worker and rely on this chain).
+    if (n > 1 || !injected_.empty()) notify_work();
     return first;
 }
 
@@ -372,6 +375,16 @@ task_base* pool_core::steal_any(worker& w) {
         if (task_base* t = v->deque.steal()) return t;
     }
     return nullptr;
+}
+
+bool pool_core::work_visible() const noexcept {
+    if (!injected_.empty()) return true;
+    std::size_t const n = slot_count_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < n; ++i) {
+        worker const* v = slots_[i].load(std::memory_order_acquire);
+        if (v && !v->deque.empty()) return true;
+    }
+    return false;
 }
 
 task_base* pool_core::find_task(worker& w) {
@@ -398,8 +411,9 @@ task_base* pool_core::search(worker& w) {
         if (task_base* t = find_task(w)) {
             searching_.store(0, std::memory_order_seq_cst);
             w.spin_window = std::min(full, w.spin_window * 2);  // S3c: spinning paid off
-            // S3b: a searcher that found work hands the search on if more work is visible.
-            if (!injected_.empty() || !w.deque.empty()) notify_work();
+            // S3b: a searcher that found work hands the search on if more work is visible
+            // anywhere (a submitter that saw us searching did not wake anyone).
+            if (work_visible()) notify_work();
             return t;
         }
         if (i % 64 == 0 && clock::now() >= deadline) break;
@@ -440,12 +454,15 @@ void pool_core::register_idle_locked(worker& w) {
     idle_count_.store(static_cast<std::uint32_t>(idle_.size()), std::memory_order_seq_cst);
 }
 
-void pool_core::leave_idle(worker& w) {
+bool pool_core::leave_idle(worker& w) {
     std::lock_guard lock(mu_);
-    if (!w.in_idle_list) return;  // a waker chose us; its token is harmless (loops re-check)
+    // A waker chose us (removed us from the list and stored the token, both under mu_): the
+    // caller must pass that wake on if it is not going to look for work itself (S4c).
+    if (!w.in_idle_list) return true;
     idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
     w.in_idle_list = false;
     idle_count_.store(static_cast<std::uint32_t>(idle_.size()), std::memory_order_seq_cst);
+    return false;
 }
 
 void pool_core::wake_all_locked() {
@@ -458,10 +475,13 @@ void pool_core::wake_all_locked() {
     idle_count_.store(0, std::memory_order_seq_cst);
 }
 
-bool pool_core::quiescent_locked(std::size_t active_allowed) const {
+bool pool_core::quiescent_locked(bool from_worker) const {
+    // From outside: every live worker parked (a worker inside a task's wait_idle is still
+    // running that task). From a worker: every other worker parked or itself in wait_idle.
     std::size_t const live = live_.load(std::memory_order_relaxed);
-    std::size_t const resting = parked_ + idle_helpers_;
-    return injected_.empty() && (live <= resting || live - resting <= active_allowed);
+    std::size_t const resting = parked_ + (from_worker ? idle_helpers_ : 0);
+    std::size_t const allowed = from_worker ? 1 : 0;
+    return injected_.empty() && (live <= resting || live - resting <= allowed);
 }
 
 void pool_core::notify_quiescence_locked() {
@@ -488,11 +508,14 @@ void pool_core::notify_work() {
                 w->in_idle_list = false;
                 idle_count_.store(static_cast<std::uint32_t>(idle_.size()),
                                   std::memory_order_seq_cst);
+                // S4b: the token is stored under mu_, so it cannot land after the worker
+                // registers again (registration resets it under mu_).
+                w->park_word.store(1, std::memory_order_release);
             }
         }
         if (w) {
-            // S4b: one sleeper per submission. Worker objects live as long as the pool.
-            w->park_word.store(1, std::memory_order_release);
+            // One sleeper per submission. A stale unpark is only a spurious wake-up. Worker
+            // objects live as long as the pool.
             unpark_one(w->park_word);
             return;
         }
@@ -505,8 +528,10 @@ void pool_core::maybe_spawn() {
     std::exception_ptr failure;
     {
         std::lock_guard lock(mu_);
+        // stopping_: the pool drained after shutdown and its workers are leaving or gone; a
+        // late notify of a task that already ran must not start a thread nobody joins.
         if (live_.load(std::memory_order_relaxed) >= opts_.max_workers || !idle_.empty() ||
-            ext_state_.load(std::memory_order_acquire) == ext_broken)
+            stopping_ || ext_state_.load(std::memory_order_acquire) == ext_broken)
             return;
         try {
             spawn_locked();
@@ -570,17 +595,23 @@ pool_core::park_outcome pool_core::park(worker& w, task_base*& found) {
     }
     // S4: re-check every queue after registering.
     if ((found = find_task(w))) {
-        leave_idle(w);
+        // S4c: if a waker chose us meanwhile, its task may still be queued: pass the wake on.
+        if (leave_idle(w)) notify_work();
         return park_outcome::task;
     }
     bool may_time_out;
     {
         std::lock_guard lock(mu_);
         if (!w.in_idle_list) return park_outcome::woken;  // a waker chose us meanwhile
-        // L3: after shutdown nothing new can reach the injection queue, and tasks that running
-        // tasks submit go to their own workers' deques: an idle worker may leave.
-        if (ext_state_.load(std::memory_order_acquire) != ext_open && injected_.empty()) {
+        // L3: after shutdown nothing new can reach the injection queue; tasks that running
+        // tasks submit go to deques. Once no other worker is active (the pool is drained),
+        // nothing can be submitted any more: every worker leaves. While others are still
+        // active, idle workers stay to help with what those tasks submit.
+        if (ext_state_.load(std::memory_order_acquire) != ext_open && injected_.empty() &&
+            (stopping_ || live_.load(std::memory_order_relaxed) - parked_ <= 1)) {
+            stopping_ = true;
             worker_exit_locked(w);
+            wake_all_locked();
             return park_outcome::exit;
         }
         ++parked_;
@@ -615,7 +646,6 @@ pool_core::park_outcome pool_core::park(worker& w, task_base*& found) {
 
 void pool_core::worker_main(std::shared_ptr<pool_core> keep, worker* w, std::size_t index) {
     pool_core& core = *keep;
-    tls_worker = w;
     std::string const name = core.prefix_ + "_" + std::to_string(index);
 #if defined(__linux__)
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
@@ -633,6 +663,9 @@ void pool_core::worker_main(std::shared_ptr<pool_core> keep, worker* w, std::siz
         std::lock_guard lock(core.mu_);
         core.worker_exit_locked(*w);
     } else {
+        // Set after the initializer: a wait inside the initializer must not run queued tasks
+        // (they must see the initializer's effects).
+        tls_worker = w;
         for (;;) {
             task_base* t = core.find_task(*w);
             if (!t) t = core.search(*w);
@@ -676,14 +709,22 @@ bool pool_core::help_wait(worker& w, wait_target& target, deadline_t deadline) {
             register_idle_locked(w);
         }
         if (!target.arm(&w.park_word)) {
-            leave_idle(w);
+            if (leave_idle(w)) notify_work();  // S4c
             return true;
         }
         task_base* t = find_task(w);
         if (!t && !target.ready()) detail::park(w.park_word, 0, deadline);
-        leave_idle(w);
+        bool const chosen = leave_idle(w);
         target.disarm(&w.park_word);
-        if (t) run_task(w, t);
+        if (t) {
+            if (chosen) notify_work();  // S4c: we run our own find, not the waker's task
+            run_task(w, t);
+        } else if (chosen) {
+            // S4c: look for the waker's task now (the loop would return first if the target
+            // became ready meanwhile), and pass the wake on if someone else already took it.
+            if (task_base* t2 = find_task(w)) run_task(w, t2);
+            else notify_work();
+        }
     }
 }
 
@@ -692,7 +733,7 @@ void pool_core::wait_idle() {
     if (!w) {
         std::unique_lock lock(mu_);
         ++quiescence_waiters_;
-        quiescent_cv_.wait(lock, [&] { return quiescent_locked(0); });
+        quiescent_cv_.wait(lock, [&] { return quiescent_locked(false); });
         --quiescence_waiters_;
         return;
     }
@@ -704,7 +745,7 @@ void pool_core::wait_idle() {
         }
         {
             std::lock_guard lock(mu_);
-            if (quiescent_locked(1)) return;
+            if (quiescent_locked(true)) return;
             ++idle_helpers_;
             notify_quiescence_locked();  // others in wait_idle may now be satisfied
             idle_waiting_workers_.push_back(w);
@@ -718,7 +759,7 @@ void pool_core::wait_idle() {
             idle_waiting_workers_.erase(
                 std::find(idle_waiting_workers_.begin(), idle_waiting_workers_.end(), w));
         }
-        leave_idle(*w);
+        if (leave_idle(*w) && t) notify_work();  // S4c
         if (t) run_task(*w, t);
     }
 }

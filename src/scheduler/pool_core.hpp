@@ -101,10 +101,11 @@ private:
     park_outcome park(worker& w, task_base*& found);
     void notify_work();
     void register_idle_locked(worker& w);
-    void leave_idle(worker& w);
+    bool leave_idle(worker& w);
     void wake_all_locked();
     void notify_quiescence_locked();
-    bool quiescent_locked(std::size_t active_allowed) const;
+    bool quiescent_locked(bool from_worker) const;
+    bool work_visible() const noexcept;
 
     // Growth and life cycle.
     void maybe_spawn();
@@ -150,6 +151,7 @@ private:
     std::size_t idle_helpers_ = 0;  // workers parked inside wait_idle()
     std::size_t quiescence_waiters_ = 0;
     std::size_t created_ = 0;       // threads ever started (for names)
+    bool stopping_ = false;         // closed and drained: every worker leaves (L3)
     std::string broken_reason_;     // non-empty once broken
 
     /// Outside submissions: 0 open, 1 closed (shutdown), 2 broken. Mirrors the injection queue's

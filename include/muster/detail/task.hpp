@@ -180,9 +180,10 @@ struct task_base {
     }
     void unlock_hooks() noexcept { hook_lock_.store(0, std::memory_order_release); }
 
-    /// F4: appends `h` unless the task is already done. Returns false if done (the caller then
-    /// runs its hook itself, on its own thread).
-    bool add_hook(completion_hook* h) noexcept {
+    /// F4: appends `h` (or, with `front`, puts it before every hook added so far: internal
+    /// wake-ups must not wait behind slow user callbacks) unless the task is already done.
+    /// Returns false if done (the caller then runs its hook itself, on its own thread).
+    bool add_hook(completion_hook* h, bool front = false) noexcept {
         lock_hooks();
         std::uint32_t s = state_.load(std::memory_order_acquire);
         while (!phase_done(s)) {
@@ -190,10 +191,15 @@ struct task_base {
             // takes the hook lock, so it sees the appended node) or happened first (CAS fails).
             if (state_.compare_exchange_weak(s, s | st_hooks, std::memory_order_acq_rel,
                                              std::memory_order_acquire)) {
-                h->next = nullptr;
-                completion_hook** tail = &hooks_;
-                while (*tail) tail = &(*tail)->next;
-                *tail = h;
+                if (front) {
+                    h->next = hooks_;
+                    hooks_ = h;
+                } else {
+                    h->next = nullptr;
+                    completion_hook** tail = &hooks_;
+                    while (*tail) tail = &(*tail)->next;
+                    *tail = h;
+                }
                 unlock_hooks();
                 return true;
             }
@@ -218,7 +224,8 @@ struct task_base {
     }
 
     /// F6: takes the whole list under the lock (later add_hook calls see a done phase and run
-    /// inline), then runs each hook outside the lock, in registration order.
+    /// inline), then runs each hook outside the lock, in list order: internal wake-ups first,
+    /// then user callbacks in registration order.
     void run_hooks() noexcept {
         lock_hooks();
         completion_hook* h = hooks_;
