@@ -1,8 +1,9 @@
+// muster-example-needs: process
 // A process pool runs registered functions in worker processes: the same CPU-bound work on
 // threads and on processes, then a task that crashes its worker while the others finish.
 //
 // Workers are this program, re-executed: muster::init must be the first line of main.
-#include <muster/muster.hpp>
+#include <muster/process.hpp>
 
 #include <chrono>
 #include <csignal>

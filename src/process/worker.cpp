@@ -67,6 +67,11 @@ extern "C" void on_start_alarm(int) { exit_no_init(); }
 /// program that uses process_pool. In a worker it takes the marker out of the environment (so
 /// processes the task code starts are not workers), arranges to die with the parent, and arms a
 /// timer that ends a process whose main never calls muster::init.
+///
+/// It must stay in the translation unit that defines muster::init and refuse_unclaimed_worker()
+/// (the process_pool constructor calls it): a program linking the static library muster_process
+/// pulls this object file in only through a symbol it references, and every process-pool user
+/// references one of those two.
 struct worker_bootstrap {
     worker_bootstrap() noexcept {
         const char* v = std::getenv(worker_env_var);

@@ -2,7 +2,7 @@
 // reports its cause, nothing hangs and no worker is left behind. Scales with MUSTER_STRESS_SCALE
 // (about 50 injected failures by default, 200 at scale 4).
 #include <gtest/gtest.h>
-#include <muster/muster.hpp>
+#include <muster/process.hpp>
 
 #include <chrono>
 #include <csignal>
