@@ -18,7 +18,7 @@ MAKEFLAGS += --no-print-directory
 TSAN_WRAP ?=
 
 DEPS := g++ cmake make libgtest-dev libgmock-dev libcurl4-openssl-dev libcpp-httplib-dev \
-        pkg-config
+        pkg-config libcereal-dev clang libclang-rt-dev
 BENCH_DEPS := $(DEPS) libbenchmark-dev libtbb-dev libboost-dev python3 python3-matplotlib
 
 .PHONY: all demo test bench bench-run asan tsan deps bench-deps clean

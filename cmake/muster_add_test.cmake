@@ -1,7 +1,8 @@
-# muster_add_test(NAME <name> LABEL <label> SOURCES <file>... [LIBS <lib>...] [TIMEOUT <seconds>])
+# muster_add_test(NAME <name> LABEL <label> SOURCES <file>... [LIBS <lib>...] [TIMEOUT <seconds>]
+#                 [NO_GTEST_MAIN])
 #
 # Builds the GoogleTest executable <name> from SOURCES, links it with muster::muster,
-# GTest::gtest, GTest::gtest_main and LIBS, and registers each of its test cases with CTest as
+# GTest::gtest, GTest::gtest_main (unless NO_GTEST_MAIN: SOURCES then provide main) and LIBS, and registers each of its test cases with CTest as
 # "<label>.<Suite>.<Case>", labelled <label>. Every test case gets a timeout (TIMEOUT, 120 s by
 # default), so a deadlock fails the test instead of hanging the run. Test cases are listed when
 # CTest runs (DISCOVERY_MODE PRE_TEST), so sanitizer builds never run test binaries at build time.
@@ -37,7 +38,7 @@ function(_muster_test_support_target out_var)
 endfunction()
 
 function(muster_add_test)
-    cmake_parse_arguments(PARSE_ARGV 0 arg "" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS")
+    cmake_parse_arguments(PARSE_ARGV 0 arg "NO_GTEST_MAIN" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS")
     if(arg_UNPARSED_ARGUMENTS)
         message(FATAL_ERROR "muster_add_test: unknown arguments: ${arg_UNPARSED_ARGUMENTS}")
     endif()
@@ -52,9 +53,14 @@ function(muster_add_test)
 
     _muster_test_support_target(support)
 
+    set(gtest_main GTest::gtest_main)
+    if(arg_NO_GTEST_MAIN)
+        set(gtest_main "")
+    endif()
+
     add_executable(${arg_NAME} ${arg_SOURCES})
     target_link_libraries(${arg_NAME} PRIVATE
-        muster::muster ${support} GTest::gtest GTest::gtest_main ${arg_LIBS})
+        muster::muster ${support} GTest::gtest ${gtest_main} ${arg_LIBS})
     set_target_properties(${arg_NAME} PROPERTIES CXX_EXTENSIONS OFF)
     muster_set_warnings(${arg_NAME})
 

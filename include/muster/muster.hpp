@@ -1,4 +1,5 @@
-// muster/muster.hpp: the whole public API in one include.
+// muster/muster.hpp: the whole thread-pool API in one include (library muster::muster).
+// The process pool is muster/process.hpp (library muster::process).
 #pragma once
 
 #include "muster/completion_queue.hpp"

@@ -24,7 +24,9 @@ set(expected "${CMAKE_MATCH_1}")
 
 set(include_flags "")
 foreach(dir IN LISTS INCLUDE_DIRS)
-    list(APPEND include_flags "-I${dir}")
+    if(NOT dir STREQUAL "")
+        list(APPEND include_flags "-I${dir}")
+    endif()
 endforeach()
 
 execute_process(

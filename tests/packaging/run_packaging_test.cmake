@@ -1,6 +1,7 @@
 # Builds and runs one packaging consumer, run as cmake -P with:
 #   MODE               find_package: install MUSTER_BINARY_DIR into a prefix under WORK_DIR,
-#                      then build consumer/ against it with CMAKE_PREFIX_PATH;
+#                      then build consumer/ against it with CMAKE_PREFIX_PATH and run its
+#                      consumer (muster::muster) and process_consumer (muster::process);
 #                      add_subdirectory: build subdir_consumer/ with muster's sources inside it
 #   MUSTER_SOURCE_DIR  muster's source tree
 #   MUSTER_BINARY_DIR  muster's build tree (find_package mode)
@@ -75,3 +76,7 @@ endif()
 
 run_step("${CMAKE_COMMAND}" --build "${build_dir}" --parallel 2)
 run_step("${build_dir}/consumer")
+if(MODE STREQUAL "find_package")
+    # muster::process from the installed package: a registered task run in worker processes.
+    run_step("${build_dir}/process_consumer")
+endif()

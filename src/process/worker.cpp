@@ -1,0 +1,349 @@
+// The worker side of muster::process_pool: the bootstrap that runs before main in a spawned
+// worker, muster::init, the worker loop and the process-wide table of task functions.
+// Protocol: docs/design/process_pool.md.
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <cxxabi.h>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <typeinfo>
+#include <unordered_map>
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "muster/detail/remote_call.hpp"
+#include "muster/init.hpp"
+#include "process/frame.hpp"
+#include "process/worker_env.hpp"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define MUSTER_NO_RLIMIT_AS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define MUSTER_NO_RLIMIT_AS 1
+#endif
+#endif
+
+namespace muster::detail {
+
+namespace {
+
+// Written once by the bootstrap before main, read afterwards on the same thread (init) or on
+// threads started later: no synchronisation needed.
+int g_channel = -1;
+bool g_claimed = false;
+// The start_failed(no_init) frame, built before main so the SIGALRM handler only writes.
+char g_no_init_frame[256];
+std::size_t g_no_init_size = 0;
+
+void write_all(int fd, const char* p, std::size_t n) noexcept {
+    while (n > 0) {
+        ssize_t const k = ::write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        p += k;
+        n -= static_cast<std::size_t>(k);
+    }
+}
+
+[[noreturn]] void exit_no_init() noexcept {
+    // async-signal-safe: write and _exit only.
+    write_all(g_channel, g_no_init_frame, g_no_init_size);
+    ::_exit(worker_no_init_status);
+}
+
+extern "C" void on_start_alarm(int) { exit_no_init(); }
+
+/// Runs before main (static initialisation of this translation unit) in every process of a
+/// program that uses process_pool. In a worker it takes the marker out of the environment (so
+/// processes the task code starts are not workers), arranges to die with the parent, and arms a
+/// timer that ends a process whose main never calls muster::init.
+///
+/// It must stay in the translation unit that defines muster::init and refuse_unclaimed_worker()
+/// (the process_pool constructor calls it): a program linking the static library muster_process
+/// pulls this object file in only through a symbol it references, and every process-pool user
+/// references one of those two.
+struct worker_bootstrap {
+    worker_bootstrap() noexcept {
+        const char* v = std::getenv(worker_env_var);
+        if (!v) return;
+        int fd = -1;
+        long ppid = 0, timeout_ms = 0;
+        if (std::sscanf(v, "%d:%ld:%ld", &fd, &ppid, &timeout_ms) != 3 || fd < 0) return;
+        ::unsetenv(worker_env_var);
+        g_channel = fd;
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != static_cast<pid_t>(ppid)) ::_exit(1);  // the parent already died
+
+        std::string frame;
+        wire::encoder e(frame, wire::kind::start_failed);
+        e.u8(static_cast<std::uint8_t>(wire::start_failure::no_init))
+            .str("the worker process ran main without muster::init: call "
+                 "muster::init(argc, argv) as the first line of main");
+        e.finish();
+        g_no_init_size = frame.size() < sizeof g_no_init_frame ? frame.size() : 0;
+        std::memcpy(g_no_init_frame, frame.data(), g_no_init_size);
+
+        struct sigaction sa {};
+        sa.sa_handler = &on_start_alarm;
+        ::sigaction(SIGALRM, &sa, nullptr);
+        itimerval t{};
+        t.it_value.tv_sec = timeout_ms / 1000;
+        t.it_value.tv_usec = (timeout_ms % 1000) * 1000;
+        ::setitimer(ITIMER_REAL, &t, nullptr);
+    }
+};
+const worker_bootstrap g_bootstrap;
+
+struct function_table {
+    std::mutex mu;
+    std::unordered_map<std::string, remote_invoker> fns;
+};
+function_table& table() {
+    static auto* t = new function_table;  // leaked: used from static initialisers and exits
+    return *t;
+}
+
+std::string demangle(const char* name) {
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(name, nullptr, nullptr, &status),
+                                               std::free);
+    return status == 0 && out ? std::string(out.get()) : std::string(name);
+}
+
+class channel {
+public:
+    explicit channel(int fd) : fd_(fd), reader_(wire::bootstrap_frame_limit) {}
+    void set_limit(std::size_t n) {
+        limit_ = n;
+        reader_.set_limit(n);
+    }
+    std::size_t limit() const { return limit_; }
+    /// Blocks for the next frame; exits the process when the parent closed the channel or sent
+    /// something unreadable (the parent treats either as this worker's failure).
+    std::string next() {
+        std::string body;
+        for (;;) {
+            switch (reader_.next(body)) {
+                case wire::frame_reader::status::frame:
+                    return body;
+                case wire::frame_reader::status::malformed:
+                    finish(2);
+                case wire::frame_reader::status::need_more:
+                    break;
+            }
+            char buf[65536];
+            ssize_t const n = ::read(fd_, buf, sizeof buf);
+            if (n == 0) finish(0);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                finish(0);
+            }
+            reader_.feed(buf, static_cast<std::size_t>(n));
+        }
+    }
+    void send(const std::string& frame) { write_all(fd_, frame.data(), frame.size()); }
+    [[noreturn]] static void finish(int status) {
+        std::fflush(nullptr);
+        ::_exit(status);
+    }
+
+private:
+    int fd_;
+    wire::frame_reader reader_;
+    std::size_t limit_ = wire::bootstrap_frame_limit;
+};
+
+void send_result_error(channel& ch, std::uint64_t id, wire::outcome oc, const std::string& a,
+                       const std::string* b = nullptr) {
+    std::string f;
+    wire::encoder e(f, wire::kind::result);
+    e.u64(id).u8(static_cast<std::uint8_t>(oc)).str(a);
+    if (b) e.str(*b);
+    e.finish();
+    ch.send(f);
+}
+
+void run_task(channel& ch, std::uint64_t id, std::string_view fn, std::string_view payload) {
+    remote_invoker const inv = find_remote_function(fn);
+    if (!inv) {
+        send_result_error(ch, id, wire::outcome::unknown_function,
+                          "muster::process_pool: no task function named '" + std::string(fn) +
+                              "' is registered in the worker process");
+        return;
+    }
+    std::string out;
+    wire::encoder e(out, wire::kind::result);
+    e.u64(id).u8(static_cast<std::uint8_t>(wire::outcome::value));
+    try {
+        inv(payload, out);
+    } catch (const serialization_error& err) {
+        send_result_error(ch, id, wire::outcome::serialization, err.what());
+        return;
+    } catch (...) {
+        std::string type, msg;
+        describe_current_exception(type, msg);
+        send_result_error(ch, id, wire::outcome::exception, type, &msg);
+        return;
+    }
+    if (e.finish() > ch.limit()) {
+        send_result_error(ch, id, wire::outcome::serialization,
+                          "muster::process_pool: the serialised result (" +
+                              std::to_string(out.size()) +
+                              " bytes) exceeds process_pool_options::max_frame_size");
+        return;
+    }
+    ch.send(out);
+}
+
+[[noreturn]] void worker_main() {
+    channel ch(g_channel);
+    // Configuration first (docs/design/process_pool.md, step W2).
+    std::string const cfg = ch.next();
+    wire::decoder d(cfg);
+    if (static_cast<wire::kind>(d.u8()) != wire::kind::config) channel::finish(2);
+    std::uint64_t const memory_limit = d.u64();
+    std::uint64_t const max_frame = d.u64();
+    std::string const name(d.str());
+    std::string const initializer(d.str());
+    if (!d.ok()) channel::finish(2);
+    ch.set_limit(static_cast<std::size_t>(max_frame));
+    if (!name.empty()) ::prctl(PR_SET_NAME, name.c_str());
+#ifndef MUSTER_NO_RLIMIT_AS
+    if (memory_limit > 0) {
+        rlimit r{static_cast<rlim_t>(memory_limit), static_cast<rlim_t>(memory_limit)};
+        ::setrlimit(RLIMIT_AS, &r);
+    }
+#else
+    (void)memory_limit;
+#endif
+    if (!initializer.empty()) {
+        std::string failure;
+        if (remote_invoker const inv = find_remote_function(initializer)) {
+            try {
+                std::string ignored;
+                std::string args;  // an empty tuple
+                std::ostringstream os(std::ios::binary);
+                {
+                    cereal::BinaryOutputArchive ar(os);
+                    ar(std::tuple<>{});
+                }
+                inv(std::move(os).str(), ignored);
+            } catch (...) {
+                std::string type, msg;
+                describe_current_exception(type, msg);
+                failure = "the initializer threw " + type + ": " + msg;
+            }
+        } else {
+            failure = "the initializer '" + initializer + "' is not registered in the worker";
+        }
+        if (!failure.empty()) {
+            std::string f;
+            wire::encoder e(f, wire::kind::start_failed);
+            e.u8(static_cast<std::uint8_t>(wire::start_failure::initializer)).str(failure);
+            e.finish();
+            ch.send(f);
+            channel::finish(3);
+        }
+    }
+    {
+        std::string f;
+        wire::encoder e(f, wire::kind::ready);
+        e.u32(static_cast<std::uint32_t>(::getpid()));
+        e.finish();
+        ch.send(f);
+    }
+    for (;;) {
+        std::string const body = ch.next();
+        wire::decoder t(body);
+        switch (static_cast<wire::kind>(t.u8())) {
+            case wire::kind::task: {
+                std::uint64_t const id = t.u64();
+                std::string_view const fn = t.str();
+                std::string_view const payload = t.rest();
+                if (!t.ok()) channel::finish(2);
+                run_task(ch, id, fn, payload);
+                break;
+            }
+            case wire::kind::exit:
+                channel::finish(0);
+            default:
+                channel::finish(2);
+        }
+    }
+}
+
+}  // namespace
+
+bool register_remote_function(std::string_view name, remote_invoker invoker) {
+    auto& t = table();
+    std::lock_guard lock(t.mu);
+    t.fns.emplace(std::string(name), invoker);
+    return true;
+}
+
+remote_invoker find_remote_function(std::string_view name) noexcept {
+    try {
+        auto& t = table();
+        std::lock_guard lock(t.mu);
+        auto it = t.fns.find(std::string(name));
+        return it == t.fns.end() ? nullptr : it->second;
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void describe_current_exception(std::string& type_name, std::string& message) {
+    try {
+        throw;
+    } catch (const std::exception& e) {
+        type_name = demangle(typeid(e).name());
+        message = e.what();
+    } catch (...) {
+        auto* t = abi::__cxa_current_exception_type();
+        type_name = t ? demangle(t->name()) : "unknown exception";
+        message = "(not derived from std::exception)";
+    }
+}
+
+void refuse_unclaimed_worker() noexcept {
+    if (g_channel >= 0 && !g_claimed) exit_no_init();
+}
+
+int worker_channel_fd() noexcept { return g_claimed ? g_channel : -1; }
+
+}  // namespace muster::detail
+
+namespace muster {
+
+void init(int argc, char** argv) {
+    using namespace detail;
+    if (g_channel < 0) return;
+    if (argc < 2 || !argv || !argv[1] || std::strcmp(argv[1], worker_argv_marker) != 0) {
+        // The environment marked this process as a worker, but argv did not: it was not
+        // started by a pool (the variable leaked into an unrelated program). Run normally.
+        g_channel = -1;
+        itimerval off{};
+        ::setitimer(ITIMER_REAL, &off, nullptr);
+        ::signal(SIGALRM, SIG_DFL);
+        return;
+    }
+    g_claimed = true;
+    itimerval off{};
+    ::setitimer(ITIMER_REAL, &off, nullptr);
+    ::signal(SIGALRM, SIG_DFL);
+    worker_main();
+}
+
+bool is_worker_process() noexcept { return detail::g_claimed; }
+
+}  // namespace muster
