@@ -398,14 +398,13 @@ task_base* pool_core::find_task(worker& w) {
 }
 
 task_base* pool_core::search(worker& w) {
-    if (opts_.spin.count() == 0) return nullptr;
+    if (w.spin_window.count() == 0) return nullptr;  // S3c: spinning has not been paying off
     std::uint32_t expected = 0;
     // S3: at most one searcher. seq_cst pairs with notify_work's read of searching_.
     if (!searching_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst,
                                             std::memory_order_relaxed))
         return nullptr;
     std::chrono::nanoseconds const full = opts_.spin;
-    if (w.spin_window.count() == 0) w.spin_window = full;
     auto const deadline = clock::now() + w.spin_window;
     for (unsigned i = 1;; ++i) {
         if (task_base* t = find_task(w)) {
@@ -420,9 +419,11 @@ task_base* pool_core::search(worker& w) {
         cpu_relax();
     }
     searching_.store(0, std::memory_order_seq_cst);
-    // S3c: it did not; spin less next time (but never below 1/64 of the configured window, so
-    // a burst after a quiet period is still caught quickly).
-    w.spin_window = std::max(full / 64, w.spin_window / 2);
+    // S3c: it did not; spin less next time, down to not at all. park() turns the full window
+    // back on when a wake-up comes sooner than the window after parking (spinning would have
+    // caught it), so bursts get their low latency back at once.
+    w.spin_window /= 2;
+    if (w.spin_window < full / 16) w.spin_window = std::chrono::nanoseconds(0);
     return nullptr;
 }
 
@@ -560,6 +561,7 @@ void pool_core::spawn_locked() {
         w = new worker;
         w->core = this;
         w->slot = slot;
+        w->spin_window = opts_.spin;
         w->rng = static_cast<std::uint32_t>(slot * 2654435761u + 1);
         // release: thieves that load the slot see a constructed worker.
         slots_[slot].store(w, std::memory_order_release);
@@ -622,12 +624,15 @@ pool_core::park_outcome pool_core::park(worker& w, task_base*& found) {
         notify_quiescence_locked();
         may_time_out = live_.load(std::memory_order_relaxed) > opts_.min_workers;
     }
+    auto const parked_at = clock::now();
     for (;;) {
         deadline_t deadline;
         if (may_time_out) deadline = deadline_after(opts_.keep_alive);
         bool const in_time = detail::park(w.park_word, 0, deadline);
         // acquire: pairs with the waker's release store of the token.
         if (w.park_word.load(std::memory_order_acquire) == 1) {
+            // S3c: woken within the spin window: spinning would have caught this one.
+            if (clock::now() - parked_at < opts_.spin) w.spin_window = opts_.spin;
             std::lock_guard lock(mu_);
             --parked_;
             return park_outcome::woken;

@@ -50,9 +50,11 @@ struct alignas(64) worker {
     std::thread thread;
 
     // Owner only.
-    /// Current spin window (S3c): halved after a search that found nothing, doubled (up to the
-    /// configured spin) after one that found work, so a lightly loaded pool stops burning CPU
-    /// on searches that never pay off while a busy one keeps its low wake-up latency.
+    /// Current spin window (S3c): halved after a search that found nothing (to zero once below
+    /// 1/16 of the configured spin: no search at all), doubled (up to the configured spin) after
+    /// one that found work, and reset to the full window when the worker is woken sooner than
+    /// the window after parking. A lightly loaded pool stops burning CPU on searches that never
+    /// pay off while a bursty one keeps its low wake-up latency.
     std::chrono::nanoseconds spin_window{0};
     std::uint32_t rng = 0;
     std::uint32_t tick = 0;
