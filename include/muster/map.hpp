@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "muster/completion_queue.hpp"
+#include "muster/detail/pull_iterator.hpp"
 #include "muster/error.hpp"
 #include "muster/future.hpp"
 #include "muster/thread_pool.hpp"
@@ -90,27 +91,9 @@ public:
         cancel_rest();
     }
 
-    class iterator {
-    public:
-        using value_type = T;
-        using difference_type = std::ptrdiff_t;
-        iterator() = default;
-        explicit iterator(map_range* r) : r_(r) {}
-        /// Waits for this element; returns its value, rethrows its task's exception, or throws
-        /// timeout_error when the map's deadline passes first.
-        T& operator*() const { return r_->value(); }
-        iterator& operator++() {
-            r_->advance();
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) {
-            return it.r_ == nullptr || it.r_->exhausted();
-        }
-
-    private:
-        map_range* r_ = nullptr;
-    };
+    /// Dereferencing waits for the element: its value, its task's exception rethrown, or
+    /// timeout_error when the map's deadline passes first.
+    using iterator = detail::pull_iterator<map_range, T&>;
 
     iterator begin() {
         advance();
@@ -121,6 +104,7 @@ public:
     bool exhausted() const noexcept { return this->at_end_; }
 
 private:
+    friend class detail::pull_iterator<map_range, T&>;
     void advance() {
         this->current_.reset();
         this->front_ = future<T>();
@@ -139,7 +123,7 @@ private:
         inflight_.pop_front();
     }
 
-    T& value() {
+    T& current() {
         if (!this->current_) {
             if (this->front_.wait_until(this->deadline_.value_or(detail::clock::time_point::max())) !=
                 std::future_status::ready) {
@@ -188,25 +172,7 @@ public:
         if (done_) done_->cancel_pending();
     }
 
-    class iterator {
-    public:
-        using value_type = T;
-        using difference_type = std::ptrdiff_t;
-        iterator() = default;
-        explicit iterator(map_unordered_range* r) : r_(r) {}
-        T& operator*() const { return r_->value(); }
-        iterator& operator++() {
-            r_->advance();
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) {
-            return it.r_ == nullptr || it.r_->exhausted();
-        }
-
-    private:
-        map_unordered_range* r_ = nullptr;
-    };
+    using iterator = detail::pull_iterator<map_unordered_range, T&>;
 
     /// Waits for the first completed element; throws timeout_error if the deadline passes first.
     iterator begin() {
@@ -218,6 +184,7 @@ public:
     bool exhausted() const noexcept { return this->at_end_; }
 
 private:
+    friend class detail::pull_iterator<map_unordered_range, T&>;
     bool pull() {
         auto f = this->pull_one();
         if (!f) return false;
@@ -253,7 +220,7 @@ private:
         this->front_ = std::move(next->future);
     }
 
-    T& value() {
+    T& current() {
         if (!this->current_) this->current_.emplace(std::move(this->front_).result());
         return *this->current_;
     }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "muster/completion_queue.hpp"
+#include "muster/detail/pull_iterator.hpp"
 #include "muster/detail/remote_call.hpp"
 #include "muster/detail/remote_task.hpp"
 #include "muster/error.hpp"
@@ -351,26 +352,7 @@ public:
     process_map_range& operator=(process_map_range&&) = delete;
     ~process_map_range() { cancel_rest(); }
 
-    class iterator {
-    public:
-        using value_type = T;
-        using difference_type = std::ptrdiff_t;
-        iterator() = default;
-        explicit iterator(process_map_range* r) : r_(r) {}
-        /// The element's value; rethrows its task's exception (remote_error, worker_lost_error).
-        T& operator*() const { return r_->value(); }
-        iterator& operator++() {
-            r_->advance();
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) {
-            return it.r_ == nullptr || it.r_->exhausted();
-        }
-
-    private:
-        process_map_range* r_ = nullptr;
-    };
+    using iterator = detail::pull_iterator<process_map_range, T&>;
     /// Waits for the first element; throws timeout_error if the deadline passes first.
     iterator begin() {
         advance();
@@ -380,6 +362,7 @@ public:
     bool exhausted() const noexcept { return this->at_end_; }
 
 private:
+    friend class detail::pull_iterator<process_map_range, T&>;
     void advance() {
         this->current_.reset();
         if (this->failed_left_ > 0) {  // the next element of a chunk that failed as a whole
@@ -434,7 +417,7 @@ private:
             this->current_error_ = std::current_exception();
         }
     }
-    T& value() {
+    T& current() {
         if (this->current_error_) std::rethrow_exception(this->current_error_);
         return *this->current_;
     }
@@ -470,25 +453,7 @@ public:
         if (done_) done_->cancel_pending();
     }
 
-    class iterator {
-    public:
-        using value_type = T;
-        using difference_type = std::ptrdiff_t;
-        iterator() = default;
-        explicit iterator(process_map_unordered_range* r) : r_(r) {}
-        T& operator*() const { return r_->value(); }
-        iterator& operator++() {
-            r_->advance();
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) {
-            return it.r_ == nullptr || it.r_->exhausted();
-        }
-
-    private:
-        process_map_unordered_range* r_ = nullptr;
-    };
+    using iterator = detail::pull_iterator<process_map_unordered_range, T&>;
     iterator begin() {
         advance();
         return iterator(this);
@@ -497,6 +462,7 @@ public:
     bool exhausted() const noexcept { return this->at_end_; }
 
 private:
+    friend class detail::pull_iterator<process_map_unordered_range, T&>;
     bool pull() {
         auto c = this->pull_chunk();
         if (!c) return false;
@@ -554,7 +520,7 @@ private:
             this->current_error_ = std::current_exception();
         }
     }
-    T& value() {
+    T& current() {
         if (this->current_error_) std::rethrow_exception(this->current_error_);
         return *this->current_;
     }

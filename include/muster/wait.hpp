@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "muster/detail/pull_iterator.hpp"
 #include "muster/detail/wait_target.hpp"
 #include "muster/error.hpp"
 #include "muster/future.hpp"
@@ -228,26 +229,7 @@ public:
         if (waiter_) waiter_->finish();
     }
 
-    class iterator {
-    public:
-        using value_type = future<T>;
-        using difference_type = std::ptrdiff_t;
-        iterator() = default;
-        explicit iterator(as_completed_range* r) : r_(r) {}
-        future<T>& operator*() const { return r_->current_; }
-        future<T>* operator->() const { return &r_->current_; }
-        iterator& operator++() {
-            r_->advance();
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) {
-            return it.r_ == nullptr || it.r_->exhausted();
-        }
-
-    private:
-        as_completed_range* r_ = nullptr;
-    };
+    using iterator = detail::pull_iterator<as_completed_range, future<T>&>;
 
     /// Fetches the first future (blocking until one is done); throws timeout_error when the
     /// deadline passes first.
@@ -260,6 +242,7 @@ public:
     bool exhausted() const noexcept { return this->at_end_; }
 
 private:
+    friend class detail::pull_iterator<as_completed_range, future<T>&>;
     void advance() {
         current_ = future<T>();
         if (!waiter_ || yielded_ == waiter_->total()) {
@@ -277,6 +260,8 @@ private:
         // Item 35: hand the future over and keep no reference to it.
         current_ = std::move(waiter_->futures()[*next]);
     }
+
+    future<T>& current() { return current_; }
 
     detail::multi_waiter<T>* waiter_ = nullptr;
     detail::deadline_t deadline_;
