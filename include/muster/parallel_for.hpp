@@ -27,8 +27,9 @@ struct parallel_for_options {
 namespace detail {
 
 /// Shared by the runners of one loop. Chunks are claimed with one fetch_add each, so a chunk
-/// costs an atomic increment, not a task allocation; `done` counts finished chunks and the last
-/// one signals the caller.
+/// costs an atomic increment, not a task allocation; `done` counts finished chunks (each runner
+/// adds its count once, when no chunk is left) and the runner that completes it signals the
+/// caller.
 struct loop_state {
     notifier n;
     std::size_t chunks = 0;
@@ -44,9 +45,12 @@ struct loop_state {
 
 template <class Index, class Body>
 void run_chunks(loop_state& st, Index first, Index last, std::size_t grain, Body& body) {
+    // Chunks finished here are counted locally and published once, when no chunk is left: one
+    // shared increment per runner instead of one per chunk.
+    std::size_t finished = 0;
     for (;;) {
         std::size_t const k = st.next.fetch_add(1, std::memory_order_relaxed);
-        if (k >= st.chunks) return;
+        if (k >= st.chunks) break;
         if (!st.failed.load(std::memory_order_relaxed)) {
             try {
                 Index const b = static_cast<Index>(first + static_cast<Index>(k * grain));
@@ -64,10 +68,12 @@ void run_chunks(loop_state& st, Index first, Index last, std::size_t grain, Body
                 if (!st.error) st.error = std::current_exception();
             }
         }
-        if (st.done.fetch_add(1, std::memory_order_acq_rel) + 1 == st.chunks) {
-            std::lock_guard lock(st.n.mu);
-            st.n.signal_locked();
-        }
+        ++finished;
+    }
+    if (finished != 0 && st.done.fetch_add(finished, std::memory_order_acq_rel) + finished ==
+                              st.chunks) {
+        std::lock_guard lock(st.n.mu);
+        st.n.signal_locked();
     }
 }
 
@@ -75,8 +81,8 @@ void run_chunks(loop_state& st, Index first, Index last, std::size_t grain, Body
 
 /// Runs `body` over [first, last) on `pool` and returns when every index is done. `body` is
 /// either `body(Index i)` (called per index) or `body(Index begin, Index end)` (called per
-/// chunk). Chunks of `grain` indices are claimed dynamically by up to max_workers pool tasks
-/// and by the calling thread, which takes part instead of idling (so the loop completes even
+/// chunk). Chunks of `grain` indices are claimed dynamically by up to max_workers - 1 pool
+/// tasks (one on a one-worker pool) and by the calling thread, which takes part instead of idling (so the loop completes even
 /// when every worker is busy, and inside the pool's own tasks).
 ///
 /// If a chunk throws, chunks not yet started are skipped and the first exception is rethrown
@@ -101,7 +107,10 @@ void parallel_for(thread_pool& pool, Index first, Index last, Body&& body,
     auto st = std::make_shared<detail::loop_state>();
     st->chunks = (n - 1) / grain + 1;
     auto& b = body;
-    std::size_t const helpers = std::min(st->chunks, workers);
+    // The caller is one of the participants: with W workers, W - 1 helper tasks plus the caller
+    // keep W threads busy (as oneTBB's caller-joins-the-arena model does) instead of W + 1
+    // threads competing for W cores. A one-worker pool still gets one helper.
+    std::size_t const helpers = std::min(st->chunks, workers > 1 ? workers - 1 : 1);
     if (st->chunks > 1) {
         // The runners capture the body by reference: a runner touches it only after claiming a
         // chunk, every chunk is claimed before this call returns, and a runner that starts
