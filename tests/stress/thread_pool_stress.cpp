@@ -141,7 +141,7 @@ bool produce(muster::thread_pool& pool, stress_state& st, std::size_t quota, std
 
 void run_stress(muster::shutdown_options first_shutdown) {
     constexpr int producers = 4;
-    std::size_t const total = stress_count(200000);
+    std::size_t const total = stress_count(1000000);  // a million per run at scale 1
     // Each producer may submit up to `total` tasks, but the pool is shut down once `total / 2`
     // were accepted, so every producer is refused long before its quota.
     std::size_t const quota = total;
