@@ -51,6 +51,21 @@ protected:
         return fut;
     }
 
+    /// Starts a step of iteration: drops the previous element; returns false (iteration over)
+    /// once the deadline has passed.
+    bool begin_step() {
+        current_.reset();
+        front_ = future<T>();
+        if (finished_) at_end_ = true;
+        return !finished_;
+    }
+
+public:
+    std::default_sentinel_t end() const noexcept { return {}; }
+    /// Whether iteration has ended.
+    bool exhausted() const noexcept { return at_end_; }
+
+protected:
     std::shared_ptr<pool_core> core_;  // shared: the range keeps the scheduler alive
     Fn f_;
     std::unique_ptr<View> input_;      // heap: iterators into it survive moves of the range
@@ -99,19 +114,13 @@ public:
         advance();
         return iterator(this);
     }
-    std::default_sentinel_t end() const noexcept { return {}; }
-    /// Whether iteration has ended.
-    bool exhausted() const noexcept { return this->at_end_; }
+    using base::end;
+    using base::exhausted;
 
 private:
     friend class detail::pull_iterator<map_range, T&>;
     void advance() {
-        this->current_.reset();
-        this->front_ = future<T>();
-        if (this->finished_) {
-            this->at_end_ = true;
-            return;
-        }
+        if (!this->begin_step()) return;
         // Python item 59: each step first pulls and submits one more input, then waits for the
         // oldest result.
         if (auto f = this->pull_one()) inflight_.push_back(std::move(*f));
@@ -179,9 +188,8 @@ public:
         advance();
         return iterator(this);
     }
-    std::default_sentinel_t end() const noexcept { return {}; }
-    /// Whether iteration has ended.
-    bool exhausted() const noexcept { return this->at_end_; }
+    using base::end;
+    using base::exhausted;
 
 private:
     friend class detail::pull_iterator<map_unordered_range, T&>;
@@ -193,12 +201,7 @@ private:
     }
 
     void advance() {
-        this->current_.reset();
-        this->front_ = future<T>();
-        if (this->finished_) {
-            this->at_end_ = true;
-            return;
-        }
+        if (!this->begin_step()) return;
         pull();
         if (done_->empty()) {
             this->at_end_ = true;

@@ -196,7 +196,6 @@ bool pool_core::evict_oldest() {
         if (worker* w = slots_[i].load(std::memory_order_acquire)) t = w->deque.steal();
     if (!t) return false;
     on_dequeued();
-    extra_taken_.fetch_add(1, std::memory_order_relaxed);
     if (t->try_cancel()) extra_cancelled_.fetch_add(1, std::memory_order_relaxed);
     t->release();
     return true;
@@ -428,12 +427,11 @@ task_base* pool_core::search(worker& w) {
 }
 
 void pool_core::run_task(worker& w, task_base* t) {
-    // Owner-only counters: a relaxed load and store instead of an RMW; stats() reads them relaxed.
-    w.taken.store(w.taken.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     on_dequeued();
     // S3d: this task may block for a long time (I/O, a latch) while tasks wait in our deque.
     // Make sure another worker is awake or started for them, even if someone is searching.
     if (!w.deque.empty()) notify_work(/*even_if_searching=*/true);
+    // Owner-only counters: a relaxed load and store instead of an RMW; stats() reads them relaxed.
     if (t->try_start()) {
         w.running.store(w.running.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         t->ops_->run(t, stop_token_);
@@ -809,8 +807,7 @@ void pool_core::drain(OnTask&& on_task) {
 void pool_core::cancel_queued() {
     drain([this](task_base* t) {
         on_dequeued();
-        extra_taken_.fetch_add(1, std::memory_order_relaxed);
-        if (t->try_cancel()) extra_cancelled_.fetch_add(1, std::memory_order_relaxed);
+            if (t->try_cancel()) extra_cancelled_.fetch_add(1, std::memory_order_relaxed);
         t->release();
     });
 }
@@ -834,8 +831,7 @@ void pool_core::break_pool(std::exception_ptr cause, const char* what_happened) 
     // already running on other workers finish normally.
     drain([&](task_base* t) {
         on_dequeued();
-        extra_taken_.fetch_add(1, std::memory_order_relaxed);
-        if (t->try_start()) {
+            if (t->try_start()) {
             t->ops_->fail(t, std::make_exception_ptr(broken_pool(reason)));
             extra_failed_.fetch_add(1, std::memory_order_relaxed);
         }
@@ -901,7 +897,6 @@ void pool_core::terminate() {
 
 pool_stats pool_core::stats() const {
     pool_stats s;
-    std::size_t taken = extra_taken_.load(std::memory_order_relaxed);
     s.completed = extra_completed_.load(std::memory_order_relaxed);
     s.failed = extra_failed_.load(std::memory_order_relaxed);
     s.cancelled = extra_cancelled_.load(std::memory_order_relaxed);
@@ -914,10 +909,8 @@ pool_stats pool_core::stats() const {
         s.failed += w->failed.load(std::memory_order_relaxed);
         s.cancelled += w->cancelled.load(std::memory_order_relaxed);
         s.running += w->running.load(std::memory_order_relaxed);
-        taken += w->taken.load(std::memory_order_relaxed);
         in_deques += static_cast<std::size_t>(w->deque.size_hint());
     }
-    (void)taken;
     s.queued = opts_.queue_capacity ? queued_.load(std::memory_order_relaxed)
                                     : injected_.size() + in_deques;
     std::lock_guard lock(mu_);

@@ -39,7 +39,6 @@ struct alignas(64) worker {
     std::atomic<std::size_t> completed{0};
     std::atomic<std::size_t> failed{0};
     std::atomic<std::size_t> cancelled{0};
-    std::atomic<std::size_t> taken{0};
     /// Nesting depth of tasks running on this worker (helping waits run tasks inside tasks);
     /// written by the owner, read relaxed by stats().
     std::atomic<std::uint32_t> running{0};
@@ -174,7 +173,6 @@ private:
     std::atomic<std::size_t> extra_completed_{0};
     std::atomic<std::size_t> extra_failed_{0};
     std::atomic<std::size_t> extra_cancelled_{0};
-    std::atomic<std::size_t> extra_taken_{0};
 };
 
 }  // namespace muster::detail
