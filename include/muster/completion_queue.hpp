@@ -186,7 +186,7 @@ public:
         }
         std::size_t n = 0;
         for (auto& f : targets)
-            if (f.cancel()) ++n;
+            if (detail::future_access::cancel_pending(f)) ++n;
         return n;
     }
 

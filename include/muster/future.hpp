@@ -31,8 +31,8 @@ struct future_access;
 /// moved-from future has no task: valid() is false and every other member except the
 /// destructor and assignment throws muster::error.
 ///
-/// States: pending -> running -> finished (value or exception); pending -> cancelled. Once done,
-/// a future never changes again.
+/// States: pending -> running -> finished (value or exception); pending -> cancelled (and, for
+/// a process pool's task, running -> cancelled). Once done, a future never changes again.
 ///
 /// Thread safety: every member is thread-safe; distinct handles to the same task may be used
 /// from any threads at once. One handle object must not be assigned to while it is used.
@@ -77,10 +77,14 @@ public:
     /// Cancels the task if it has not started: returns true and the future is done at once,
     /// for every waiter (result(), wait(), muster::wait, as_completed) and the done-callbacks run
     /// on this thread. Returns true again if it was already cancelled; returns false if the task
-    /// is running or finished (use request_stop() to ask a running task to stop). O(1).
+    /// finished. A running task of a thread pool cannot be cancelled (false; use request_stop()
+    /// to ask it to stop); a running task of a process pool is cancelled the same way (true, done
+    /// at once) and its worker process is killed and replaced. O(1).
     bool cancel() {
         check();
-        return task_->try_cancel() || cancelled();
+        if (task_->try_cancel() || cancelled()) return true;
+        auto const cancel_running = task_->ops_->cancel_running;
+        return cancel_running && cancel_running(task_);
     }
 
     /// Cancels the task if it is pending; if it is running and its callable takes a
@@ -237,6 +241,13 @@ struct future_access {
     template <class T>
     static task_result<T>* task(const future<T>& f) noexcept {
         return f.task_;
+    }
+    /// Cancels the task only if it has not started (F1), even where cancel() would also stop a
+    /// running one (a process pool's task): for clean-ups documented as "cancels what has not
+    /// started". Returns whether this call cancelled it.
+    template <class T>
+    static bool cancel_pending(const future<T>& f) noexcept {
+        return f.task_ && f.task_->try_cancel();
     }
 };
 }  // namespace detail

@@ -190,10 +190,10 @@ class process_map_unordered_range;
 /// (type name and message). A worker that dies while running a task (signal, exit, out of
 /// memory, broken frame) fails only that future, with worker_lost_error, and is replaced. A
 /// task past its timeout fails with timeout_error and its worker is killed and replaced.
-/// future::request_stop() on a running task kills its worker; the future fails with
-/// cancelled_error. The pool is broken (pending futures fail with broken_pool, submits throw it)
-/// only when workers cannot be started: the program cannot be spawned, main does not call
-/// muster::init, or the initializer throws.
+/// future::cancel() (or request_stop()) on a running task cancels it at once and kills its
+/// worker, which is replaced. The pool is broken (pending futures fail with broken_pool,
+/// submits throw it) only when workers cannot be started: the program cannot be spawned, main
+/// does not call muster::init, or the initializer throws.
 ///
 /// Futures complete, and done-callbacks run, on the pool's supervisor thread.
 ///
@@ -390,7 +390,7 @@ private:
         if (f.wait_until(this->deadline_.value_or(detail::clock::time_point::max())) !=
             std::future_status::ready) {
             std::size_t const n = inflight_.size() + 1;
-            f.cancel();
+            detail::future_access::cancel_pending(f);  // a running chunk finishes (as map.hpp)
             cancel_rest();
             this->finished_ = true;
             detail::throw_process_map_timeout(n);
@@ -422,8 +422,7 @@ private:
         return *this->current_;
     }
     void cancel_rest() {
-        for (auto& f : inflight_)
-            if (f.first.valid()) f.first.cancel();
+        for (auto& f : inflight_) detail::future_access::cancel_pending(f.first);
         inflight_.clear();
     }
 

@@ -128,14 +128,83 @@ TEST_F(ProcessPool, PoolWideTimeout) {
     EXPECT_EQ(pool.submit<&sleep_ms>(1).result(), 1);
 }
 
-TEST_F(ProcessPool, RequestStopKillsRunningTask) {
+// F7/S6: cancel() on a running process task succeeds: the future is cancelled at once, its
+// callbacks run on the cancelling thread, and the worker running it is killed and replaced.
+TEST_F(ProcessPool, CancelKillsRunningTask) {
     muster::process_pool pool({.max_workers = 1, .kill_grace = 100ms});
-    auto f = pool.submit<&sleep_ms>(10000);
+    int const old_pid = pool.submit<&my_pid>().result();
+    auto f = pool.submit<&sleep_ms>(60000);
     while (!f.running()) std::this_thread::sleep_for(1ms);
-    EXPECT_FALSE(f.cancel());  // running: cancel() cannot, request_stop() kills the worker
+    std::thread::id callback_thread;
+    f.add_done_callback([&](const muster::future<int>&) {
+        callback_thread = std::this_thread::get_id();
+    });
+    EXPECT_TRUE(f.cancel());
+    EXPECT_EQ(callback_thread, std::this_thread::get_id());
+    EXPECT_TRUE(f.done());
+    EXPECT_TRUE(f.cancelled());
+    EXPECT_FALSE(f.running());
+    EXPECT_TRUE(f.cancel());  // cancelling again reports the same outcome
+    EXPECT_THROW(f.result(), muster::cancelled_error);
+    // The next task runs in a replacement: the old worker was killed, not left sleeping.
+    EXPECT_NE(pool.submit<&my_pid>().result(), old_pid);
+}
+
+TEST_F(ProcessPool, RequestStopCancelsRunningTask) {
+    muster::process_pool pool({.max_workers = 1, .kill_grace = 100ms});
+    auto f = pool.submit<&sleep_ms>(60000);
+    while (!f.running()) std::this_thread::sleep_for(1ms);
     EXPECT_TRUE(f.request_stop());
+    EXPECT_TRUE(f.cancelled());
     EXPECT_THROW(f.result(), muster::cancelled_error);
     EXPECT_EQ(pool.submit<&add>(1, 2).result(), 3);
+}
+
+TEST_F(ProcessPool, CancelAfterFinishFails) {
+    muster::process_pool pool({.max_workers = 1});
+    auto f = pool.submit<&add>(1, 2);
+    f.wait();
+    EXPECT_FALSE(f.cancel());
+    EXPECT_FALSE(f.cancelled());
+    EXPECT_EQ(f.result(), 3);
+}
+
+// F7: cancel() races with the arriving result; exactly one wins. A future either holds the
+// value or is cancelled; a result that lost is destroyed (AddressSanitizer's leak check sees a
+// heap string that was not).
+TEST_F(ProcessPool, CancelRacingWithCompletionIsConsistent) {
+    muster::process_pool pool({.max_workers = 2, .kill_grace = 100ms});
+    std::string const name(64, 'n');
+    int won = 0, lost = 0;
+    for (int i = 0; i < 100; ++i) {
+        auto f = pool.submit<&greet>(name);
+        while (!f.running() && !f.done()) std::this_thread::yield();
+        bool const cancelled = f.cancel();
+        EXPECT_TRUE(f.done());
+        EXPECT_EQ(f.cancelled(), cancelled);
+        if (cancelled) {
+            ++won;
+            EXPECT_THROW(f.result(), muster::cancelled_error);
+        } else {
+            ++lost;
+            EXPECT_EQ(f.result(), "hello, " + name);
+        }
+    }
+    EXPECT_EQ(won + lost, 100);
+    EXPECT_EQ(pool.submit<&add>(2, 2).result(), 4);
+}
+
+// Clean-ups documented as "cancel what has not started" (completion_queue::cancel_pending, a
+// dropped map range) leave a running process task alone, unlike future::cancel().
+TEST_F(ProcessPool, CancelPendingLeavesRunningTaskAlone) {
+    muster::process_pool pool({.max_workers = 1});
+    muster::completion_queue<int, int> cq;
+    auto running = pool.submit<&sleep_ms>(200);
+    cq.add(0, running);
+    cq.add(1, pool.submit<&add>(1, 2));
+    while (!running.running()) std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(cq.cancel_pending(), 1u);
+    EXPECT_EQ(running.result(), 200);
 }
 
 TEST_F(ProcessPool, PendingTaskCanBeCancelled) {

@@ -106,6 +106,10 @@ struct task_ops {
     void (*request_stop)(task_base*) noexcept;
     /// Destroys the outcome and frees the block (the last reference went away).
     void (*destroy)(task_base*) noexcept;
+    /// For tasks that run elsewhere (a process pool's): cancels a running task (F7) and asks
+    /// the executor to stop it; returns whether the task is now cancelled. nullptr for tasks
+    /// run by this process's threads, which cannot be cancelled once started.
+    bool (*cancel_running)(task_base*) noexcept;
 };
 
 /// Reports an exception nobody else will see (a throwing done-callback, a fire-and-forget task)
@@ -194,6 +198,38 @@ struct task_base {
     void complete(std::uint32_t done_phase) noexcept {
         std::uint32_t const old = state_.exchange(done_phase, std::memory_order_acq_rel);
         notify_done(old);
+    }
+
+    /// F7 (tasks that run elsewhere): pending or running -> done phase, unless a canceller
+    /// already moved the task to `cancelled` (try_cancel_running). Returns false then, and the
+    /// caller destroys the outcome it wrote, which nobody will read. acq_rel on success as in
+    /// F2; relaxed on failure: the loser reads nothing the winner wrote.
+    bool try_complete(std::uint32_t done_phase) noexcept {
+        std::uint32_t s = state_.load(std::memory_order_relaxed);
+        while (!phase_done(s)) {
+            if (state_.compare_exchange_weak(s, done_phase, std::memory_order_acq_rel,
+                                             std::memory_order_relaxed)) {
+                notify_done(s);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// F7 (tasks that run elsewhere): running -> cancelled. The executor's completer and a
+    /// canceller race with CASes on the word; exactly one moves it to a done phase. acq_rel on
+    /// success, like F2 (the cancelled phase publishes nothing, but waiters woken by it must
+    /// see a done word); relaxed on failure.
+    bool try_cancel_running() noexcept {
+        std::uint32_t s = state_.load(std::memory_order_relaxed);
+        while ((s & st_phase_mask) == st_running) {
+            if (state_.compare_exchange_weak(s, st_cancelled, std::memory_order_acq_rel,
+                                             std::memory_order_relaxed)) {
+                notify_done(s);
+                return true;
+            }
+        }
+        return false;
     }
 
     /// Wakes parked waiters (F5) and then runs the hooks in order (F6), per the flag bits that
@@ -371,7 +407,8 @@ struct task_block final : task_result<T> {
         delete self;
     }
 
-    static constexpr task_ops ops{&run, &discard, &fail, Stoppable ? &stop : nullptr, &destroy};
+    static constexpr task_ops ops{
+        &run, &discard, &fail, Stoppable ? &stop : nullptr, &destroy, nullptr};
 };
 
 /// Wraps `f(args...)` into one nullary (or stop_token-taking) callable that owns decayed copies
