@@ -198,8 +198,11 @@ class process_map_unordered_range;
 /// Futures complete, and done-callbacks run, on the pool's supervisor thread.
 ///
 /// Thread safety: every member is thread-safe. The destructor must not run concurrently with
-/// other members. Lifetime: the destructor calls shutdown({.wait = true}). Parent death: workers
-/// exit when their channel closes or, through PR_SET_PDEATHSIG, when the parent dies.
+/// other members. Lifetime: the destructor calls shutdown({.wait = true}); run inside one of
+/// this pool's done-callbacks (the last owner letting go there), it shuts down without waiting
+/// and the supervisor finishes the remaining work and the workers' exit on its own. Parent
+/// death: workers exit when their channel closes or, through PR_SET_PDEATHSIG, when the parent
+/// dies.
 class process_pool {
 public:
     /// Creates the pool and its supervisor thread; workers start lazily unless `lazy = false`.

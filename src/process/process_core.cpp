@@ -109,8 +109,13 @@ public:
         unregister_unhandled_handler(id_);
     }
 
+    /// The supervisor thread holds a reference to the core for as long as it runs: the last
+    /// other owner may let go inside a done-callback, which runs on the supervisor, and the
+    /// loop must not go on with a destroyed core. The pool's destructor always shuts down, so
+    /// the loop ends and this reference goes; when it is the last one, the core is destroyed
+    /// on the supervisor itself, which then detaches its own thread (see the destructor).
     void start() {
-        thread_ = std::thread([this] { run(); });
+        thread_ = std::thread([self = shared_from_this()] { self->run(); });
         supervisor_id_ = thread_.get_id();
     }
 

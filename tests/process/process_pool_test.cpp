@@ -5,6 +5,8 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <latch>
+#include <memory>
 #include <ranges>
 #include <set>
 #include <string>
@@ -451,4 +453,19 @@ TEST_F(ProcessPool, EagerStartAndMinWorkers) {
     for (int i = 0; i < 500 && child_count() < 2; ++i) std::this_thread::sleep_for(1ms);
     EXPECT_EQ(child_count(), 2u);
     EXPECT_EQ(pool.submit<&add>(1, 2).result(), 3);
+}
+
+// The last owner of a pool may let go of it inside a done-callback, which runs on the pool's
+// supervisor thread: the supervisor must not go on using a destroyed pool, and the workers
+// still exit.
+TEST_F(ProcessPool, PoolDestroyedInsideItsOwnDoneCallback) {
+    auto pool = std::make_unique<muster::process_pool>(muster::process_pool_options{.max_workers = 1});
+    std::latch destroyed(1);
+    auto f = pool->submit<&add>(2, 3);
+    f.add_done_callback([&](const muster::future<int>&) {
+        pool.reset();
+        destroyed.count_down();
+    });
+    destroyed.wait();
+    EXPECT_EQ(f.result(), 5);
 }
