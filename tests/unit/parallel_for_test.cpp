@@ -3,6 +3,8 @@
 #include <muster/muster.hpp>
 
 #include <atomic>
+#include <latch>
+#include <thread>
 #include <cstddef>
 #include <memory>
 #include <stdexcept>
@@ -31,6 +33,42 @@ TEST(ParallelFor, ChunkBodyCoversTheRangeWithTheGivenGrain) {
         {.grain = 7});
     EXPECT_EQ(chunks.load(), (1000 + 6) / 7);
     for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+}
+
+// P2: a participant whose share is stuck behind one long chunk gives up the rest of it. The
+// helper's first chunk blocks until every other index is done, so the caller must steal the
+// remainder of the helper's share (without stealing, this never finishes).
+TEST(ParallelFor, BlockedParticipantsShareIsStolen) {
+    muster::thread_pool pool({.max_workers = 2});
+    constexpr int n = 1000;
+    auto const caller = std::this_thread::get_id();
+    std::latch helper_started(1);
+    std::atomic<int> finished{0};
+    std::atomic<bool> caller_waited{false}, helper_blocked{false};
+    muster::parallel_for(
+        pool, 0, n,
+        [&](int) {
+            if (std::this_thread::get_id() == caller) {
+                if (!caller_waited.exchange(true)) helper_started.wait();
+            } else if (!helper_blocked.exchange(true)) {
+                helper_started.count_down();
+                while (finished.load() != n - 1) std::this_thread::yield();
+            }
+            ++finished;
+        },
+        {.grain = 1});
+    EXPECT_EQ(finished.load(), n);
+}
+
+// Many participants stealing from each other at the finest grain: each index still runs once.
+TEST(ParallelFor, ExactlyOnceWithManyParticipantsStealing) {
+    muster::thread_pool pool({.max_workers = 6});
+    for (int round = 0; round < 40; ++round) {
+        std::vector<std::atomic<int>> hits(3001);
+        muster::parallel_for(pool, 0, 3001, [&](int i) { hits[static_cast<std::size_t>(i)]++; },
+                             {.grain = 1});
+        for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+    }
 }
 
 TEST(ParallelFor, NegativeAndEmptyRanges) {
