@@ -629,8 +629,10 @@ pool_core::park_outcome pool_core::park(worker& w, task_base*& found) {
         bool const in_time = detail::park(w.park_word, 0, deadline);
         // acquire: pairs with the waker's release store of the token.
         if (w.park_word.load(std::memory_order_acquire) == 1) {
-            // S3c: woken within the spin window: spinning would have caught this one.
-            if (clock::now() - parked_at < opts_.spin) w.spin_window = opts_.spin;
+            // S3c: woken within an eighth of the spin window: a spin that short would have
+            // caught this one for about the CPU a park and a wake cost. Longer gaps (a task
+            // every few tens of microseconds, with timer jitter) do not turn spinning back on.
+            if (clock::now() - parked_at < opts_.spin / 8) w.spin_window = opts_.spin;
             std::lock_guard lock(mu_);
             --parked_;
             return park_outcome::woken;
