@@ -106,9 +106,9 @@ DESCRIPTIONS = {
           "workers spawned at once; Python: `ProcessPoolExecutor(4)`, whose workers start at the first "
           "submit) until each of 4 workers has started its first task: 4 tasks are submitted, each "
           "records `CLOCK_MONOTONIC` when it starts (comparable across processes) and then holds its "
-          "worker 200 ms so that no worker takes two. Reported: the last start / 4 (ms per worker) and "
-          "the first start (one worker's latency). Then the parent allocates and writes 1 GiB and "
-          "the same is measured again. An untimed 1-worker pool runs first. muster starts workers "
+          "worker 100 ms so that no worker takes two. Reported: the last start / 4 (ms per worker) and "
+          "the first start, each the median of 5 pools in the process. Then the parent allocates "
+          "and writes 1 GiB and the same is measured again. An untimed 1-worker pool runs first. muster starts workers "
           "with `posix_spawn` (no page-table copy); Python 3.11's default start method on Linux is "
           "`fork`, measured as is.",
 }

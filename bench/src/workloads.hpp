@@ -77,7 +77,8 @@ struct params {
     std::size_t p2_tasks = 100'000;
     unsigned p3_workers = 4;
     std::size_t p3_parent_bytes = std::size_t(1) << 30;
-    int p3_hold_ms = 200;
+    int p3_rounds = 5;  // pools started per parent size; the median is reported
+    int p3_hold_ms = 100;
 
     /// Smaller sizes for a smoke run (--quick): same code paths, a few seconds per process.
     static params quick() {
@@ -95,6 +96,7 @@ struct params {
         p.p1_round_trips = 300;
         p.p1_warmup = 50;
         p.p2_tasks = 20'000;
+        p.p3_rounds = 1;
         return p;
     }
 };
