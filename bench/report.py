@@ -1,6 +1,10 @@
 """Summaries of a benchmark run (bench/run.py): per-workload tables with median, min, max and the
 ratio muster / peer, the targets table, the noise table, the Markdown report and the plots.
 
+The thread-pool workloads (W1-W10) compare the peer "muster" (muster::thread_pool) with the
+others; the process-pool workloads (P1-P3) compare "muster-proc" (muster::process_pool) with
+Python's ProcessPoolExecutor ("py-ppe").
+
 Every figure is a median over repetitions (one process each) unless it says min or max.
 """
 import collections
@@ -16,6 +20,12 @@ GRAINS = [16, 64, 256, 1024, 4096, 16384, 65536]
 CPP_PEERS = ["tbb-arena", "tbb-taskgroup", "asio", "std-async"]
 TBB_PEERS = ["tbb-arena", "tbb-taskgroup"]
 PY_PEERS = ["py-tpe", "py-ppe", "py-mp-tpool"]
+PROCESS_WORKLOADS = ["P1", "P2", "P3"]
+
+
+def ref_peer(w):
+    """The muster peer of workload w: the one the ratios and targets are about."""
+    return "muster-proc" if w in PROCESS_WORKLOADS else "muster"
 
 HI, LO = "hi", "lo"  # which direction is better for a metric
 
@@ -33,6 +43,9 @@ TITLES = {
     "W8io": "W8io I/O-bound: 1000 tasks x sleep(1 ms) on 64 workers, wall ms (ideal ~16 ms)",
     "W9": "W9 low load: a 1 us task every 100 us for 0.5 s; CPU burnt beyond the useful work",
     "W10": "W10 memory per queued task: 1,000,000 trivial tasks queued behind busy workers",
+    "P1": "P1 process pool round trip: one tiny task in flight per worker, 2 workers, microseconds",
+    "P2": "P2 process pool throughput: map over 100,000 `square(int)` calls, 2 workers",
+    "P3": "P3 process pool worker start: 4 workers, each running its first task; small parent, then a 1 GiB parent",
 }
 
 DESCRIPTIONS = {
@@ -79,6 +92,25 @@ DESCRIPTIONS = {
            "of the resident set (/proc/self/statm) divided by the number of tasks. The latch is then "
            "released and the pool drained. Includes each adapter's own wrapper (the outstanding-task "
            "counter's capture for tbb-arena and asio posts; `std::promise` state for oneTBB submits).",
+    "P1": "A pool of 2 worker processes, started and warmed (200 round trips per client). Two client "
+          "threads, one per worker, each submit one task `square(i)`, wait for its result and repeat, "
+          "2000 times each; a sample is the time from the submit call to the result in the client. "
+          "muster: `pool.submit<&square>(i).result()`; Python: `executor.submit(square, i).result()` "
+          "from two `threading.Thread`s. Percentiles over both clients' samples, by nearest rank.",
+    "P2": "A pool of 2 worker processes, warmed by an untimed map of 1000 inputs. Timed: a map of "
+          "`square` over 0 .. 99,999 whose results are summed (and checked), first with chunks of 1 "
+          "input (`{.chunksize = 1}`; `ProcessPoolExecutor.map`'s default), then chunked: muster with "
+          "its automatic chunk size (ceil(n / (4 x workers)) capped at 1024, here 1024), Python with "
+          "`chunksize=1024`, the same size.",
+    "P3": "Timed from just before the pool's constructor (muster: `{.max_workers = 4, .lazy = false}`, "
+          "workers spawned at once; Python: `ProcessPoolExecutor(4)`, whose workers start at the first "
+          "submit) until each of 4 workers has started its first task: 4 tasks are submitted, each "
+          "records `CLOCK_MONOTONIC` when it starts (comparable across processes) and then holds its "
+          "worker 100 ms so that no worker takes two. Reported: the last start / 4 (ms per worker) and "
+          "the first start, each the median of 5 pools in the process. Then the parent allocates "
+          "and writes 1 GiB and the same is measured again. An untimed 1-worker pool runs first. muster starts workers "
+          "with `posix_spawn` (no page-table copy); Python 3.11's default start method on Linux is "
+          "`fork`, measured as is.",
 }
 
 # Per workload: the primary metric (shown as median, min, max), its direction, the other metrics
@@ -100,8 +132,19 @@ SIMPLE = {
            [("overhead_cpu_ms", LO)]),
     "W10": (("bytes_per_post", "bytes per post", LO), [("bytes_per_submit", "bytes per submit")],
             [("bytes_per_post", LO), ("bytes_per_submit", LO)]),
+    "P1": (("p50_us", "p50 us", LO), [("p90_us", "p90 us"), ("p99_us", "p99 us"),
+                                       ("round_trips_per_s", "round trips/s")],
+           [("p50_us", LO), ("p99_us", LO)]),
+    "P2": (("tasks_per_s_chunked", "tasks/s, chunked", HI),
+           [("tasks_per_s_chunk1", "tasks/s, chunksize 1"), ("chunksize", "chunked: chunksize")],
+           [("tasks_per_s_chunked", HI), ("tasks_per_s_chunk1", HI)]),
+    "P3": (("ms_per_worker", "ms per worker", LO),
+           [("ms_per_worker_1g", "ms per worker, 1 GiB parent"), ("first_ms", "first worker ms"),
+            ("first_ms_1g", "first worker ms, 1 GiB parent")],
+           [("ms_per_worker", LO), ("ms_per_worker_1g", LO)]),
 }
-ORDER = ["W1", "W2", "W3", "W4", "W4n", "W5", "W6", "W7", "W8a", "W8b", "W8io", "W9", "W10"]
+ORDER = ["W1", "W2", "W3", "W4", "W4n", "W5", "W6", "W7", "W8a", "W8b", "W8io", "W9", "W10",
+         "P1", "P2", "P3"]
 NOISE_METRIC = {"W4": "eff_G4096", "W4n": "eff_G4096"}
 
 
@@ -133,9 +176,10 @@ class Summary:
                 self.status[(d["workload"], p)].append((d["status"], d.get("detail", "")))
             else:
                 self.vals[(d["workload"], p, d["metric"])].append(d["value"])
-        if "muster" in self.peers:  # muster first, then the order of the run
-            self.peers.remove("muster")
-            self.peers.insert(0, "muster")
+        for p in ("muster-proc", "muster"):  # muster first, then the order of the run
+            if p in self.peers:
+                self.peers.remove(p)
+                self.peers.insert(0, p)
         self.reps = collections.Counter()
         for (w, p, _m), v in self.vals.items():
             self.reps[(w, p)] = max(self.reps[(w, p)], len(v))
@@ -221,7 +265,7 @@ def ratio_text(r):
 
 
 def ratio(s, w, p, m):
-    mu, pe = s.med(w, "muster", m), s.med(w, p, m)
+    mu, pe = s.med(w, ref_peer(w), m), s.med(w, p, m)
     if mu is None or pe is None or abs(pe) < 5e-3:
         return None
     return mu / pe
@@ -248,7 +292,7 @@ def simple_table(s, w):
             row = [p, str(s.reps[(w, p)]), fmt(statistics.median(v)) if v else "-",
                    fmt(min(v)) if v else "-", fmt(max(v)) if v else "-"]
             row += [cell(s.values(w, p, m)) for m, _l in others]
-            row += ["-" if p == "muster" else ratio_text(ratio(s, w, p, m)) for m, _d in ratios]
+            row += ["-" if p == ref_peer(w) else ratio_text(ratio(s, w, p, m)) for m, _d in ratios]
             if w == "W6":
                 coop = s.med(w, p, "cooperative")
                 row.insert(2, "task_group (cooperative)" if coop else
@@ -264,6 +308,14 @@ def simple_table(s, w):
         n_full = max((s.med(w, q, "n_tasks") or 0) for q in s.peers_for(w))
         if n is not None and n < n_full:
             notes.append("%s: N capped at %s tasks (thread per task; the others run %s)" % (p, fmt(n), fmt(n_full)))
+        sm = s.med(w, p, "start_method")
+        if w == "P3" and sm is not None:
+            notes.append("%s: workers started with %s" % (
+                p, "`fork` (Python's default start method on Linux up to 3.13)" if sm else
+                "a start method other than `fork`"))
+        rss = s.med(w, p, "parent_rss_mib")
+        if w == "P3" and rss is not None:
+            notes.append("%s: parent resident set during the 1 GiB measurement: %s MiB" % (p, fmt(rss)))
     return head, rows, notes
 
 
@@ -352,7 +404,7 @@ def targets(s):
 
     def add(w, target, measured, ok):
         result = "n/a" if ok is None else ("met" if ok else "**missed**")
-        if busy and w in ("W4", "W4n", "W5") and ok is not None:
+        if busy and w in ("W4", "W4n", "W5", "P1", "P3") and ok is not None:
             # Parallel efficiency and wake-up latency need free cores: see the warning.
             result = "inconclusive (machine busy; as measured: %s)" % ("met" if ok else "missed")
             ok = None
@@ -441,6 +493,35 @@ def targets(s):
         if v is not None:
             add("W10", "<= 96 bytes per queued task beyond captures (%s)" % lbl,
                 "muster %.1f bytes (task without captures)" % v, v <= 96)
+    # P1-P3: muster::process_pool ("muster-proc") against ProcessPoolExecutor ("py-ppe")
+    def proc(w, m):
+        return s.med(w, "muster-proc", m)
+
+    v, pv = proc("P1", "p50_us"), s.med("P1", "py-ppe", "p50_us")
+    if v and pv:
+        add("P1", "round trip p50 <= 0.5x ProcessPoolExecutor",
+            "muster %s us vs py-ppe %s us: %sx" % (fmt(v), fmt(pv), rx(v / pv, 0.5)), v <= 0.5 * pv)
+    v, pv = proc("P2", "tasks_per_s_chunked"), s.med("P2", "py-ppe", "tasks_per_s_chunk1")
+    if v and pv:
+        add("P2", "automatic-chunk map tasks/s >= 10x ProcessPoolExecutor.map (its default chunksize 1)",
+            "muster %s/s vs py-ppe %s/s: %.0fx (muster with chunksize 1: %s/s; py-ppe with the same "
+            "chunks: %s/s)" % (fmt(v), fmt(pv), v / pv, fmt(proc("P2", "tasks_per_s_chunk1")),
+                               fmt(s.med("P2", "py-ppe", "tasks_per_s_chunked"))), v / pv >= 10)
+    small, large = proc("P3", "ms_per_worker"), proc("P3", "ms_per_worker_1g")
+    py_small, py_large = s.med("P3", "py-ppe", "ms_per_worker"), s.med("P3", "py-ppe", "ms_per_worker_1g")
+    if small is not None:
+        add("P3", "<= 1 ms per worker started", "muster %s ms (first worker %s ms)%s" % (
+            fmt(small), fmt(proc("P3", "first_ms")),
+            "; py-ppe %s ms" % fmt(py_small) if py_small is not None else ""), small <= 1.0)
+    if large is not None:
+        add("P3", "<= 1 ms per worker with a 1 GiB parent", "muster %s ms (first worker %s ms)%s" % (
+            fmt(large), fmt(proc("P3", "first_ms_1g")),
+            "; py-ppe %s ms" % fmt(py_large) if py_large is not None else ""), large <= 1.0)
+    if small and large:
+        py = " (py-ppe: %.2fx)" % (py_large / py_small) if py_small and py_large else ""
+        add("P3", "start time independent of parent memory: 1 GiB / small <= 1.25",
+            "muster %s ms vs %s ms: %sx%s" % (fmt(large), fmt(small), rx(large / small, 1.25), py),
+            large <= 1.25 * small)
     return out
 
 
@@ -472,7 +553,7 @@ def noise_rows(s):
             continue
         unit = " ms" if absolute else "%"
         worst = max(spreads)
-        mu = [x for x, p in spreads if p == "muster"]
+        mu = [x for x, p in spreads if p == ref_peer(w)]
         rows.append([w, m + (" (absolute)" if absolute else ""),
                      "%.2g%s" % (statistics.median(x for x, _ in spreads), unit) if absolute else
                      "%.0f%%" % statistics.median(x for x, _ in spreads),
@@ -676,11 +757,23 @@ def markdown(s, images):
          "`close()` + `join()`"],
     ]))
     out.append("")
+    out.append("Process-pool workloads (P1-P3), same registered or module-level function on both sides:\n")
+    out.append(md_table(["peer", "construction", "P1 round trip", "P2 map", "P3 start"], [
+        ["muster-proc", "`muster::process_pool pool({.max_workers = P, .lazy = false})`; workers are the "
+         "benchmark program re-executed (`posix_spawn`), its `main` calls `muster::init` first",
+         "`pool.submit<&square>(i).result()`", "`pool.map<&square>(iota(0, n), {.chunksize = 1})`, then "
+         "`pool.map<&square>(iota(0, n))` (automatic chunks)", "constructor to each worker's first task"],
+        ["py-ppe", "`ProcessPoolExecutor(P)`, the platform's default start method",
+         "`executor.submit(square, i).result()`", "`executor.map(square, range(n))`, then with "
+         "`chunksize=1024`", "constructor to each worker's first task"],
+    ]))
+    out.append("")
     out.append("The outstanding-task counter costs the peers that need it one extra atomic read-modify-write "
                "per task. The thread-per-task rows (std-async) run at most 100,000 tasks per batch and W4 "
                "from G = 1024 up; with every future kept, libstdc++ runs out of threads after about 32,000 "
                "outstanding `std::async` calls, which is reported as failed, not worked around. The Python "
-               "peers run W8a, W8b and W8io only.")
+               "peers run W8a, W8b and W8io; py-ppe also runs the process-pool workloads P1-P3, the "
+               "only ones muster-proc runs.")
     out.append("")
     out.append("## Reproducing\n")
     out.append("`make bench` builds the `bench` preset and runs everything (%s repetitions). One workload "

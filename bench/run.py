@@ -10,6 +10,7 @@ workload. A timeout or crash is recorded, never waited for.
     python3 bench/run.py                        everything, 5 repetitions (what `make bench` runs)
     python3 bench/run.py --quick --reps 1       smoke run: smaller sizes, one repetition
     python3 bench/run.py --workloads W1,W5 --peers muster,tbb-arena --reps 3
+    python3 bench/run.py --workloads P1,P2,P3 --reps 3   the process pools only
     python3 bench/run.py --from RAW.jsonl       rebuild tables/report from a recorded run
 
 Raw results go to build/bench/results/raw-<time>.jsonl. A full run (all workloads, all peers,
@@ -34,7 +35,8 @@ import report  # noqa: E402  (bench/report.py)
 
 DEFAULT_BIN = os.path.join(ROOT, "build", "bench", "bench", "muster_bench")
 PYPEERS = os.path.join(HERE, "python", "pypeers.py")
-WORKLOADS = ["W1", "W2", "W3", "W4", "W4n", "W5", "W6", "W7", "W8a", "W8b", "W8io", "W9", "W10"]
+WORKLOADS = ["W1", "W2", "W3", "W4", "W4n", "W5", "W6", "W7", "W8a", "W8b", "W8io", "W9", "W10",
+             "P1", "P2", "P3"]
 
 
 def rel(path):

@@ -5,7 +5,8 @@
 //   muster_bench --versions               compiler, flags and library versions (one JSON line)
 //   muster_bench PEER WORKLOAD [--quick]  run one workload for one peer; JSON lines on stdout
 //
-// bench/run.py runs this program (and bench/python/pypeers.py) interleaved across peers.
+// bench/run.py runs this program (and bench/python/pypeers.py) interleaved across peers. The
+// thread-pool peers run W1-W10, muster-proc (muster::process_pool) runs P1-P3.
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -13,8 +14,11 @@
 #include <boost/version.hpp>
 #include <oneapi/tbb/version.h>
 
+#include <muster/init.hpp>
+
 #include "output.hpp"
 #include "peers.hpp"
+#include "process_workloads.hpp"
 #include "workloads.hpp"
 
 #ifndef MUSTER_BENCH_FLAGS
@@ -36,6 +40,7 @@ constexpr peer_entry peers[] = {
     {"tbb-taskgroup", &muster_bench::run_workload<muster_bench::tbb_taskgroup_peer>},
     {"asio", &muster_bench::run_workload<muster_bench::asio_peer>},
     {"std-async", &muster_bench::run_workload<muster_bench::std_async_peer>},
+    {"muster-proc", &muster_bench::run_process_workload},
 };
 
 void print_versions() {
@@ -59,6 +64,9 @@ void print_versions() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // muster-proc's worker processes are this program re-executed: in them, init runs the
+    // worker loop and never returns. Elsewhere it returns at once.
+    muster::init(argc, argv);
     std::string_view const first = argc > 1 ? argv[1] : "";
     if (argc == 2 && first == "--list") {
         for (auto const& p : peers) std::printf("%s\n", p.name);

@@ -1,5 +1,6 @@
-// bench/src/workloads.hpp: the workloads W1-W10, written once as templates over a peer adapter
-// (see peers.hpp), so every library runs exactly the same code.
+// bench/src/workloads.hpp: the thread-pool workloads W1-W10, written once as templates over a
+// peer adapter (see peers.hpp), so every library runs exactly the same code. The process-pool
+// workloads P1-P3 are in process_workloads.hpp.
 //
 // An adapter provides:
 //
@@ -70,6 +71,14 @@ struct params {
     int w9_period_us = 100;
     int w9_task_ns = 1000;
     std::size_t w10_tasks = 1'000'000;
+    // The process-pool workloads (process_workloads.hpp).
+    int p1_round_trips = 2000;  // per client thread, after p1_warmup
+    int p1_warmup = 200;
+    std::size_t p2_tasks = 100'000;
+    unsigned p3_workers = 4;
+    std::size_t p3_parent_bytes = std::size_t(1) << 30;
+    int p3_rounds = 5;  // pools started per parent size; the median is reported
+    int p3_hold_ms = 100;
 
     /// Smaller sizes for a smoke run (--quick): same code paths, a few seconds per process.
     static params quick() {
@@ -84,6 +93,10 @@ struct params {
         p.n_w8 = 20'000;
         p.w9_seconds = 0.2;
         p.w10_tasks = 200'000;
+        p.p1_round_trips = 300;
+        p.p1_warmup = 50;
+        p.p2_tasks = 20'000;
+        p.p3_rounds = 1;
         return p;
     }
 };
@@ -621,7 +634,11 @@ void queued_memory(const params& p) {
 // ---- dispatch ----------------------------------------------------------------------------------
 
 inline constexpr std::string_view all_workloads[] = {"W1", "W2", "W3", "W4", "W4n", "W5", "W6", "W7",
-                                                     "W8a", "W8b", "W8io", "W9", "W10"};
+                                                     "W8a", "W8b", "W8io", "W9", "W10",
+                                                     "P1", "P2", "P3"};
+
+/// The process-pool workloads, run by the muster-proc peer (process_workloads.hpp).
+inline bool is_process_workload(std::string_view w) { return w == "P1" || w == "P2" || w == "P3"; }
 
 /// Runs workload `w` for adapter A. Returns 0, or 2 for an unknown workload.
 template <class A>
@@ -640,6 +657,8 @@ int run_workload(std::string_view w, const params& p) {
         else if (w == "W8io") io_bound<A>(p);
         else if (w == "W9") low_load<A>(p);
         else if (w == "W10") queued_memory<A>(p);
+        else if (is_process_workload(w))
+            emit_status(w, "unsupported", "process-pool workloads: muster-proc and the Python process pools");
         else {
             std::fprintf(stderr, "unknown workload %.*s\n", int(w.size()), w.data());
             return 2;

@@ -14,6 +14,7 @@
 #include <ranges>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -108,8 +109,19 @@ struct call_options {
 struct process_map_options {
     /// At most this many chunks in flight; nullopt: 2 * max_workers. 0 is invalid.
     std::optional<std::size_t> buffersize{};
-    /// Inputs sent to a worker in one message (>= 1).
-    std::size_t chunksize = 1;
+    /// Inputs sent to a worker in one message (one task: the pool's task_timeout and
+    /// max_tasks_per_child count chunks). 0 is invalid. nullopt (the default) chooses it:
+    /// - a sized input (std::ranges::sized_range) of n elements: ceil(n / (4 * max_workers)),
+    ///   clamped to [1, 1024]: multiprocessing.Pool.map's rule, with a cap;
+    /// - any other input (lazy, possibly infinite): chunks of 1, 2, 4, ... doubling up to 64, so
+    ///   the first results come back after one call, and the input is still read at most
+    ///   buffersize chunks ahead.
+    /// Explicit or automatic, a chunk whose serialised inputs would not fit in max_frame_size,
+    /// or would not serialise, is sent as halves, recursively, so that only an input that fails
+    /// on its own fails (with serialization_error, as a submit's arguments would). Results come
+    /// back as one frame per chunk: when chunksize results together can exceed max_frame_size,
+    /// every element of that chunk fails with serialization_error; give a smaller chunksize.
+    std::optional<std::size_t> chunksize{};
     /// One deadline for the whole iteration, measured from the map() call.
     std::optional<std::chrono::steady_clock::duration> timeout{};
 };
@@ -140,6 +152,40 @@ void process_terminate(process_core& core);
 std::size_t process_map_buffersize(const process_map_options& options, std::size_t max_workers);
 std::size_t process_max_frame(const process_core& core) noexcept;
 
+/// Whether a task frame carrying `payload` bytes of arguments for the function named
+/// `function` fits in the pool's max_frame_size (64 bytes cover the frame's other fields).
+inline bool process_payload_fits(const process_core& core, std::string_view function,
+                                 std::size_t payload) noexcept {
+    return payload + function.size() + 64 <= process_max_frame(core);
+}
+
+/// Creates the future of one call of the registered function `function` (static storage),
+/// whose result type is R, fills its payload with `encode()` (the cereal archive of the
+/// argument tuple, or a throw of serialization_error) and queues it. A payload that cannot be
+/// made or does not fit the frame limit fails only the returned future (Python item 93); the
+/// pool is unaffected. Throws what process_enqueue throws.
+template <class R, class Encode>
+auto process_submit_encoded(process_core& core, std::string_view function, call_options opts,
+                            bool post, Encode&& encode) {
+    auto* t = new remote_task<R>(2, process_pool_id(core), process_stopper(core));
+    auto fut = future_access::adopt<R>(t);
+    remote_job job{t, &deliver_result<R>, function, {}, opts.timeout, post};
+    try {
+        job.payload = std::forward<Encode>(encode)();
+        if (!process_payload_fits(core, function, job.payload.size()))
+            throw serialization_error(
+                "muster::process_pool: the serialised arguments (" +
+                std::to_string(job.payload.size()) +
+                " bytes) exceed process_pool_options::max_frame_size; raise it or send less");
+    } catch (const serialization_error&) {
+        t->set_error(std::current_exception());
+        t->release();
+        return fut;
+    }
+    process_enqueue(core, std::move(job));
+    return fut;
+}
+
 template <auto Fn, class... A>
 auto process_submit(process_core& core, call_options opts, bool post, A&&... a) {
     using tr = remote_fn_traits<decltype(Fn)>;
@@ -153,24 +199,8 @@ auto process_submit(process_core& core, call_options opts, bool post, A&&... a) 
                   "serialisable with cereal (standard types are; a user type adds a serialize "
                   "member: template <class A> void serialize(A& ar) { ar(field1, field2); })");
     (void)remote_registered<Fn>;
-    auto* t = new remote_task<R>(2, process_pool_id(core), process_stopper(core));
-    auto fut = future_access::adopt<R>(t);
-    remote_job job{t, &deliver_result<R>, task_name<Fn>::value, {}, opts.timeout, post};
-    try {
-        job.payload = encode_args<Args>(std::forward<A>(a)...);
-        if (job.payload.size() + task_name<Fn>::value.size() + 64 > process_max_frame(core))
-            throw serialization_error(
-                "muster::process_pool: the serialised arguments (" +
-                std::to_string(job.payload.size()) +
-                " bytes) exceed process_pool_options::max_frame_size; raise it or send less");
-    } catch (const serialization_error&) {
-        // Fails this one future (Python item 93); the pool is unaffected.
-        t->set_error(std::current_exception());
-        t->release();
-        return fut;
-    }
-    process_enqueue(core, std::move(job));
-    return fut;
+    return process_submit_encoded<R>(core, task_name<Fn>::value, opts, post,
+                                     [&] { return encode_args<Args>(std::forward<A>(a)...); });
 }
 }  // namespace detail
 
@@ -248,11 +278,17 @@ public:
     }
 
     /// Applies the one-parameter function Fn to each element of `input` in worker processes,
-    /// yielding results in input order; lazy, at most `buffersize` chunks of `chunksize` inputs
-    /// in flight. An element whose call threw rethrows remote_error when reached; iteration may
-    /// go on past it. Advancing (begin, ++) waits for the next chunk: when the deadline passes
-    /// first, it throws timeout_error, the rest is cancelled and the iteration ends. Dropping the range cancels chunks not yet
-    /// dispatched. Throws invalid_argument for buffersize == 0 or chunksize == 0.
+    /// yielding results in input order; lazy, at most `buffersize` chunks in flight, input read
+    /// only to refill them, so an infinite range works. A chunk is one task carrying several
+    /// inputs; by default its size is chosen from the input (process_map_options::chunksize:
+    /// about four chunks per worker for a sized input, 1, 2, 4, ... 64 for an unsized one). An
+    /// element whose call threw rethrows remote_error when reached; iteration may go on past it;
+    /// an error of the whole chunk (its worker lost, its timeout) is reported by each of its
+    /// elements. Advancing (begin, ++) waits for the next chunk: when the deadline passes
+    /// first, it throws timeout_error, the rest is cancelled and the iteration ends. Dropping
+    /// the range cancels chunks not yet dispatched. Throws invalid_argument for buffersize == 0
+    /// or chunksize == 0. The returned range is thread-compatible (one consumer); the input is
+    /// read by map() itself, to fill the first buffersize chunks, and then by begin and ++.
     template <auto Fn, class Range>
     auto map(Range&& input, process_map_options options = {});
     /// As map(), yielding results in completion order (within a chunk, in input order).
@@ -282,6 +318,18 @@ private:
 };
 
 namespace detail {
+/// The automatic chunk sizes of process_map_options::chunksize.
+inline constexpr std::size_t process_map_sized_chunk_cap = 1024;
+inline constexpr std::size_t process_map_unsized_chunk_cap = 64;
+
+/// The automatic chunk size for a sized input of `n` elements: ceil(n / (4 * workers)),
+/// clamped to [1, process_map_sized_chunk_cap].
+constexpr std::size_t process_map_sized_chunk(std::size_t n, std::size_t workers) noexcept {
+    std::size_t const parts = 4 * (workers == 0 ? 1 : workers);
+    std::size_t const c = n / parts + (n % parts != 0 ? 1 : 0);
+    return c < 1 ? 1 : (c > process_map_sized_chunk_cap ? process_map_sized_chunk_cap : c);
+}
+
 template <auto Fn, class View>
 class process_map_base {
 protected:
@@ -291,25 +339,81 @@ protected:
     using Chunk = std::vector<chunk_item<T>>;
     static_assert(tr::arity == 1 && !std::is_void_v<T>,
                   "muster::process_pool::map<&fn>: fn must take one parameter and return a value");
+    static_assert(cereal_serializable_v<Arg> && cereal_serializable_v<T>,
+                  "muster::process_pool: every parameter and the result of fn must be "
+                  "serialisable with cereal (standard types are; a user type adds a serialize "
+                  "member: template <class A> void serialize(A& ar) { ar(field1, field2); })");
 
-    process_map_base(std::shared_ptr<process_core> core, View input, std::size_t chunksize,
-                     deadline_t deadline)
+    process_map_base(std::shared_ptr<process_core> core, View input,
+                     std::optional<std::size_t> chunksize, deadline_t deadline)
         : core_(std::move(core)),
           input_(std::make_unique<View>(std::move(input))),
           it_(std::ranges::begin(*input_)),
-          chunksize_(chunksize),
-          deadline_(deadline) {}
+          deadline_(deadline) {
+        (void)remote_registered<&run_chunk<Fn>>;
+        if (chunksize) {
+            chunksize_ = *chunksize;
+        } else if constexpr (std::ranges::sized_range<View>) {
+            chunksize_ = process_map_sized_chunk(static_cast<std::size_t>(std::ranges::size(*input_)),
+                                                 process_max_workers(*core_));
+        } else {
+            chunksize_ = 1;
+            growing_ = true;
+        }
+    }
 
-    /// Submits the next chunk of inputs, if any; returns its future and its size.
-    std::optional<std::pair<future<Chunk>, std::size_t>> pull_chunk() {
+    /// Reads the next chunk of inputs and submits it, calling `sink(future<Chunk>, size)` for
+    /// each message in input order: one, unless the chunk had to be split (submit_batch).
+    /// Returns false, reading nothing, when the input is exhausted.
+    template <class Sink>
+    bool pull_chunk(Sink&& sink) {
         std::vector<Arg> batch;
         while (batch.size() < chunksize_ && it_ != std::ranges::end(*input_)) {
             batch.emplace_back(*it_);
             ++it_;
         }
-        if (batch.empty()) return std::nullopt;
+        if (batch.empty()) return false;
+        if (growing_) {
+            chunksize_ = 2 * chunksize_ < process_map_unsized_chunk_cap ? 2 * chunksize_
+                                                                        : process_map_unsized_chunk_cap;
+            growing_ = chunksize_ < process_map_unsized_chunk_cap;
+        }
+        submit_batch(std::move(batch), sink);
+        return true;
+    }
+
+    /// Submits `batch` as one run_chunk task. A batch of two or more inputs whose arguments do
+    /// not serialise or do not fit max_frame_size is submitted as its two halves instead, each
+    /// checked the same way, so only an input that fails by itself fails (its future carries
+    /// serialization_error). Encoding a half again costs time only on that failure path.
+    template <class Sink>
+    void submit_batch(std::vector<Arg> batch, Sink& sink) {
+        constexpr std::string_view name = task_name<&run_chunk<Fn>>::value;
+        std::string payload;
+        std::exception_ptr error;
+        try {
+            // The archive of tuple<const vector<Arg>&> is byte for byte that of the
+            // tuple<vector<Arg>> the worker decodes: cereal's binary archive writes the
+            // elements only, and a reference avoids copying the batch.
+            payload = encode_args<std::tuple<const std::vector<Arg>&>>(batch);
+        } catch (const serialization_error&) {
+            error = std::current_exception();
+        }
+        if (batch.size() > 1 && (error || !process_payload_fits(*core_, name, payload.size()))) {
+            auto const half = batch.begin() + static_cast<std::ptrdiff_t>(batch.size() / 2);
+            std::vector<Arg> rest(std::make_move_iterator(half), std::make_move_iterator(batch.end()));
+            batch.erase(half, batch.end());
+            submit_batch(std::move(batch), sink);
+            submit_batch(std::move(rest), sink);
+            return;
+        }
         std::size_t const n = batch.size();
-        return std::pair{process_submit<&run_chunk<Fn>>(*core_, {}, false, std::move(batch)), n};
+        sink(process_submit_encoded<Chunk>(*core_, name, {}, false,
+                                           [&]() -> std::string {
+                                               if (error) std::rethrow_exception(error);
+                                               return std::move(payload);
+                                           }),
+             n);
     }
 
     /// Turns one chunk element into the value, or throws its task's exception.
@@ -321,7 +425,8 @@ protected:
     std::shared_ptr<process_core> core_;
     std::unique_ptr<View> input_;
     std::ranges::iterator_t<View> it_;
-    std::size_t chunksize_;
+    std::size_t chunksize_ = 1;  // inputs in the next chunk
+    bool growing_ = false;       // automatic, unsized input: chunksize_ doubles up to the cap
     deadline_t deadline_;
     bool at_end_ = false;
     bool finished_ = false;
@@ -342,14 +447,12 @@ class process_map_range : detail::process_map_base<Fn, View> {
 
 public:
     using value_type = T;
-    process_map_range(std::shared_ptr<detail::process_core> core, View input, std::size_t chunksize,
-                      std::size_t buffersize, detail::deadline_t deadline)
+    process_map_range(std::shared_ptr<detail::process_core> core, View input,
+                      std::optional<std::size_t> chunksize, std::size_t buffersize,
+                      detail::deadline_t deadline)
         : base(std::move(core), std::move(input), chunksize, deadline) {
-        for (std::size_t i = 0; i < buffersize; ++i) {
-            auto c = this->pull_chunk();
-            if (!c) break;
-            inflight_.push_back(std::move(*c));
-        }
+        for (std::size_t i = 0; i < buffersize; ++i)
+            if (!pull()) break;
     }
     process_map_range(process_map_range&&) noexcept = default;
     process_map_range& operator=(process_map_range&&) = delete;
@@ -366,6 +469,11 @@ public:
 
 private:
     friend class detail::pull_iterator<process_map_range, T&>;
+    bool pull() {
+        return this->pull_chunk([this](future<Chunk>&& f, std::size_t size) {
+            inflight_.emplace_back(std::move(f), size);
+        });
+    }
     void advance() {
         this->current_.reset();
         if (this->failed_left_ > 0) {  // the next element of a chunk that failed as a whole
@@ -383,7 +491,7 @@ private:
         }
         this->chunk_.clear();
         this->pos_ = 0;
-        if (auto c = this->pull_chunk()) inflight_.push_back(std::move(*c));
+        pull();
         if (inflight_.empty()) {
             this->at_end_ = true;
             return;
@@ -442,7 +550,7 @@ class process_map_unordered_range : detail::process_map_base<Fn, View> {
 public:
     using value_type = T;
     process_map_unordered_range(std::shared_ptr<detail::process_core> core, View input,
-                                std::size_t chunksize, std::size_t buffersize,
+                                std::optional<std::size_t> chunksize, std::size_t buffersize,
                                 detail::deadline_t deadline)
         : base(std::move(core), std::move(input), chunksize, deadline),
           done_(std::make_unique<completion_queue<Chunk, std::size_t>>()) {
@@ -466,10 +574,9 @@ public:
 private:
     friend class detail::pull_iterator<process_map_unordered_range, T&>;
     bool pull() {
-        auto c = this->pull_chunk();
-        if (!c) return false;
-        done_->add(c->second, std::move(c->first));  // tagged with the chunk's size
-        return true;
+        return this->pull_chunk([this](future<Chunk>&& f, std::size_t size) {
+            done_->add(size, std::move(f));  // tagged with the chunk's size
+        });
     }
     void advance() {
         this->current_.reset();

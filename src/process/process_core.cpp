@@ -762,8 +762,10 @@ void process_terminate(process_core& core) { core.terminate(); }
 }
 
 std::size_t process_map_buffersize(const process_map_options& options, std::size_t max_workers) {
-    if (options.chunksize == 0)
-        throw invalid_argument("muster::process_map_options::chunksize is 0; it must be at least 1");
+    if (options.chunksize && *options.chunksize == 0)
+        throw invalid_argument(
+            "muster::process_map_options::chunksize is 0; it must be at least 1 (leave it out "
+            "for an automatic size)");
     if (!options.buffersize) return 2 * max_workers;
     if (*options.buffersize == 0)
         throw invalid_argument(

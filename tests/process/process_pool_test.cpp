@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <muster/process.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -384,6 +385,136 @@ TEST_F(ProcessPool, MapUnordered) {
     std::multiset<int> want;
     for (int i = 0; i < 30; ++i) want.insert(i * i);
     EXPECT_EQ(got, want);
+}
+
+namespace {
+
+// The lengths of the runs of equal pids in `out`. With max_tasks_per_child = 1 every chunk (one
+// task) runs in a worker process of its own, so these are the sizes of the chunks map sent.
+std::vector<std::size_t> pid_runs(const std::vector<point>& out) {
+    std::vector<std::size_t> runs;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        if (i == 0 || out[i].y != out[i - 1].y) runs.push_back(0);
+        ++runs.back();
+    }
+    return runs;
+}
+
+std::vector<point> map_tagged(muster::process_pool& pool, auto&& input,
+                              muster::process_map_options options = {}) {
+    std::vector<point> out;
+    for (point p : pool.map<&tagged>(input, options)) out.push_back(p);
+    return out;
+}
+
+}  // namespace
+
+TEST_F(ProcessPool, MapChunksizeIsAutomaticForSizedInput) {
+    // ceil(n / (4 * max_workers)): 1001 inputs on 2 workers are chunks of 126, the last 119.
+    muster::process_pool pool({.max_workers = 2, .max_tasks_per_child = 1});
+    auto out = map_tagged(pool, std::views::iota(0, 1001));
+    ASSERT_EQ(out.size(), 1001u);
+    for (int i = 0; i < 1001; ++i) EXPECT_EQ(out[static_cast<std::size_t>(i)].x, i);
+    std::vector<std::size_t> want(7, 126);
+    want.push_back(119);
+    EXPECT_EQ(pid_runs(out), want);
+    // Few inputs: one per chunk.
+    EXPECT_EQ(pid_runs(map_tagged(pool, std::vector<int>{1, 2, 3, 4, 5})),
+              (std::vector<std::size_t>{1, 1, 1, 1, 1}));
+}
+
+TEST_F(ProcessPool, MapAutomaticChunksizeIsCapped) {
+    // 5000 inputs on 1 worker would be chunks of 1250; the cap is 1024.
+    muster::process_pool pool({.max_workers = 1, .max_tasks_per_child = 1});
+    std::vector<int> in(5000);
+    for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<int>(i);
+    auto out = map_tagged(pool, in);
+    ASSERT_EQ(out.size(), in.size());
+    for (std::size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i].x, in[i]);
+    EXPECT_EQ(pid_runs(out), (std::vector<std::size_t>{1024, 1024, 1024, 1024, 904}));
+}
+
+TEST_F(ProcessPool, MapChunksGrowForUnsizedInputAndReadBoundedAhead) {
+    // An infinite input: chunks of 1, 2, 4, ... 64, and the input is read at most buffersize
+    // chunks (of at most 64) beyond the chunk being consumed.
+    std::size_t pulled = 0;
+    auto counted = std::views::iota(0) | std::views::transform([&pulled](int i) {
+                       ++pulled;
+                       return i;
+                   });
+    static_assert(!std::ranges::sized_range<decltype(counted)>);
+    muster::process_pool pool({.max_workers = 2, .max_tasks_per_child = 1});
+    std::vector<std::size_t> const want{1, 2, 4, 8, 16, 32, 64, 64, 64};
+    std::size_t total = 0;
+    for (std::size_t c : want) total += c;
+    std::vector<point> out;
+    std::size_t most_ahead = 0;
+    for (point p : pool.map<&tagged>(counted, {.buffersize = 2})) {
+        out.push_back(p);
+        most_ahead = std::max(most_ahead, pulled - out.size());
+        if (out.size() == total) break;
+    }
+    ASSERT_EQ(out.size(), total);
+    for (std::size_t i = 0; i < total; ++i) EXPECT_EQ(out[i].x, static_cast<int>(i));
+    EXPECT_EQ(pid_runs(out), want);
+    EXPECT_LE(most_ahead, 2 * 64 + 63);
+    EXPECT_LE(pulled, total + 2 * 64);
+}
+
+TEST_F(ProcessPool, MapUnorderedAutomaticChunksKeepTheirOrder) {
+    // 200 inputs on 2 workers: chunks of 25, in completion order, each in input order.
+    muster::process_pool pool({.max_workers = 2, .max_tasks_per_child = 1});
+    std::vector<point> out;
+    for (point p : pool.map_unordered<&tagged>(std::views::iota(0, 200))) out.push_back(p);
+    ASSERT_EQ(out.size(), 200u);
+    EXPECT_EQ(pid_runs(out), std::vector<std::size_t>(8, 25));
+    std::vector<bool> seen(200);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        auto const x = static_cast<std::size_t>(out[i].x);
+        ASSERT_LT(x, 200u);
+        EXPECT_FALSE(seen[x]);
+        seen[x] = true;
+        if (i % 25 == 0) EXPECT_EQ(x % 25, 0u) << "a chunk starts at input " << x;
+        else EXPECT_EQ(out[i].x, out[i - 1].x + 1);
+    }
+}
+
+TEST_F(ProcessPool, MapExplicitChunksizeIsKept) {
+    muster::process_pool pool({.max_workers = 2, .max_tasks_per_child = 1});
+    EXPECT_EQ(pid_runs(map_tagged(pool, std::views::iota(0, 30), {.chunksize = 7})),
+              (std::vector<std::size_t>{7, 7, 7, 7, 2}));
+    EXPECT_THROW((void)pool.map<&tagged>(std::views::iota(0, 3), {.chunksize = 0}),
+                 muster::invalid_argument);
+    EXPECT_THROW((void)pool.map_unordered<&tagged>(std::views::iota(0, 3), {.chunksize = 0}),
+                 muster::invalid_argument);
+}
+
+TEST_F(ProcessPool, MapSplitsChunksAboveTheFrameLimit) {
+    // Chunks of 10 inputs of 1000 bytes do not fit 4096-byte frames: they are sent in parts,
+    // and only the input too large on its own fails, at its position.
+    muster::process_pool pool({.max_workers = 1, .max_frame_size = 4096});
+    std::vector<std::string> in(40, std::string(1000, 'a'));
+    in[17] = std::string(5000, 'b');
+    auto r = pool.map<&size_of>(in);
+    int i = 0;
+    for (auto it = r.begin(); it != r.end(); ++it, ++i) {
+        if (i == 17) EXPECT_THROW(*it, muster::serialization_error);
+        else EXPECT_EQ(*it, 1000) << i;
+    }
+    EXPECT_EQ(i, 40);
+
+    int errors = 0, ok = 0;
+    auto u = pool.map_unordered<&size_of>(in);
+    for (auto it = u.begin(); it != u.end(); ++it) {
+        try {
+            EXPECT_EQ(*it, 1000);
+            ++ok;
+        } catch (const muster::serialization_error&) {
+            ++errors;
+        }
+    }
+    EXPECT_EQ(ok, 39);
+    EXPECT_EQ(errors, 1);
 }
 
 TEST_F(ProcessPool, MapTimeout) {

@@ -46,6 +46,8 @@ int crash(int how) {
     return -1;
 }
 int my_pid() { return static_cast<int>(::getpid()); }
+point tagged(int x) { return point{x, my_pid(), {}}; }
+int size_of(std::string s) { return static_cast<int>(s.size()); }
 int square(int x) { return x * x; }
 int slow_square(int x) {
     std::this_thread::sleep_for(std::chrono::milliseconds(x % 3));

@@ -32,6 +32,9 @@ void nothing();
 int fail_with(std::string msg);
 int crash(int how);  // 0 segv, 1 abort, 2 exit(3), 3 allocate too much, 4 hang
 int my_pid();
+/// {x, the worker's pid, ""}: which process ran the call for input x.
+point tagged(int x);
+int size_of(std::string s);
 int square(int x);
 int slow_square(int x);
 int square_or_throw(int x);
