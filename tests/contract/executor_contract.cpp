@@ -22,23 +22,64 @@
 //           void release();            // idempotent; the destructor releases and waits
 //       };
 //   };
+//
+// Every case runs on every executor: the thread pool and the process pool differ only in how a
+// task is written and how a worker is held, which the traits hide. The process pool's workers
+// re-execute this program, so its main (tests/process/main.cpp) calls muster::init first.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cereal/types/string.hpp>
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <muster/muster.hpp>
+#include <muster/process.hpp>
 #include <string>
 #include <vector>
 
 #include "futures_support.hpp"
+#include "process_gate.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 
+/// Holds `Workers` workers of an executor with tasks from `Gate`, which provides
+/// `Gate(std::size_t n)`, `muster::future<int> submit(executor&)` (a task that holds one worker
+/// until release()), `wait_started(n)` and `release()`.
+template <class Executor, class Gate, std::size_t Workers>
+class worker_hold {
+public:
+    explicit worker_hold(Executor& ex) : gate_(Workers) {
+        for (std::size_t i = 0; i < Workers; ++i) held_.push_back(gate_.submit(ex));
+        gate_.wait_started(Workers);
+    }
+    worker_hold(const worker_hold&) = delete;
+    worker_hold& operator=(const worker_hold&) = delete;
+    ~worker_hold() {
+        release();
+        for (auto& f : held_) f.wait();  // the gate must outlive the tasks that use it
+    }
+    void release() { gate_.release(); }
+
+private:
+    Gate gate_;
+    std::vector<muster::future<int>> held_;
+};
+
 // ---- muster::thread_pool -----------------------------------------------------------------------
+
+/// A thread-pool worker is held by a task waiting on a latch.
+class thread_gate {
+public:
+    explicit thread_gate(std::size_t n) : blocker_(static_cast<std::ptrdiff_t>(n)) {}
+    muster::future<int> submit(muster::thread_pool& ex) { return ex.submit(blocker_.task()); }
+    void wait_started(std::size_t) { blocker_.wait_started(); }
+    void release() { blocker_.release(); }
+
+private:
+    muster_test::blocker blocker_;
+};
 
 /// thread_pool with `Workers` workers; `Capacity` > 0 bounds the queue (overflow_policy::block).
 template <std::size_t Workers, std::size_t Capacity>
@@ -67,24 +108,7 @@ struct thread_pool_traits {
         return out;
     }
 
-    class hold {
-    public:
-        explicit hold(executor& ex) : blocker_(static_cast<std::ptrdiff_t>(Workers)) {
-            for (std::size_t i = 0; i < Workers; ++i) held_.push_back(ex.submit(blocker_.task()));
-            blocker_.wait_started();
-        }
-        hold(const hold&) = delete;
-        hold& operator=(const hold&) = delete;
-        ~hold() {
-            release();
-            for (auto& f : held_) f.wait();  // the blocker must outlive the tasks that use it
-        }
-        void release() { blocker_.release(); }
-
-    private:
-        muster_test::blocker blocker_;
-        std::vector<muster::future<int>> held_;
-    };
+    using hold = worker_hold<executor, thread_gate, Workers>;
 };
 
 struct thread_pool_2 : thread_pool_traits<2, 0> {
@@ -94,9 +118,63 @@ struct thread_pool_1_bounded : thread_pool_traits<1, 64> {
     static constexpr const char* name = "thread_pool_1_worker_queue_64";
 };
 
+// ---- muster::process_pool ----------------------------------------------------------------------
+
+// Task functions of the process pool: registered in every process of this program by the
+// submit<&fn> calls below.
+int square_task(int x) { return x * x; }
+int fail_task(int code) {
+    throw muster_test::test_error("contract failure " + std::to_string(code), code);
+}
+
+/// A process-pool worker is held by a task blocked on a FIFO of a process_gate.
+class process_gate_holder {
+public:
+    explicit process_gate_holder(std::size_t) {}
+    muster::future<int> submit(muster::process_pool& ex) {
+        return ex.submit<&muster_test::gated_task>(gate_.dir(), false);
+    }
+    void wait_started(std::size_t n) { (void)gate_.wait_started(n); }
+    void release() { gate_.release(); }
+
+private:
+    muster_test::process_gate gate_;
+};
+
+/// process_pool with `Workers` workers, each replaced after `MaxTasksPerChild` tasks (0: never).
+/// A task's exception reaches the parent as remote_error, whose what() is the remote type name
+/// and the remote what().
+template <std::size_t Workers, std::size_t MaxTasksPerChild>
+struct process_pool_traits {
+    using executor = muster::process_pool;
+    using task_error = muster::remote_error;
+
+    static std::unique_ptr<executor> make() {
+        return std::make_unique<executor>(muster::process_pool_options{
+            .max_workers = Workers, .max_tasks_per_child = MaxTasksPerChild});
+    }
+    static muster::future<int> square(executor& ex, int x) { return ex.submit<&square_task>(x); }
+    static muster::future<int> fail(executor& ex, int code) { return ex.submit<&fail_task>(code); }
+    static std::vector<int> map_square(executor& ex, const std::vector<int>& input) {
+        std::vector<int> out;
+        for (int v : ex.map<&square_task>(input)) out.push_back(v);
+        return out;
+    }
+
+    using hold = worker_hold<executor, process_gate_holder, Workers>;
+};
+
+struct process_pool_2 : process_pool_traits<2, 0> {
+    static constexpr const char* name = "process_pool_2_workers";
+};
+struct process_pool_1_recycled : process_pool_traits<1, 3> {
+    static constexpr const char* name = "process_pool_1_worker_3_tasks_per_child";
+};
+
 // ---- the suite ---------------------------------------------------------------------------------
 
-using Executors = ::testing::Types<thread_pool_2, thread_pool_1_bounded>;
+using Executors = ::testing::Types<thread_pool_2, thread_pool_1_bounded, process_pool_2,
+                                   process_pool_1_recycled>;
 
 struct executor_names {
     template <class T>
