@@ -1,6 +1,6 @@
 // The parent side of muster::process_pool: spawning workers, and the supervisor thread that
 // multiplexes every worker's channel. Protocol, states and failure model:
-// docs/design/process_pool.md (step names S1..S9 below refer to it).
+// docs/design/process_pool.md (step names R1..R9 below refer to it).
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -47,7 +47,7 @@ std::string describe_status(int status) {
 }
 
 enum class wstate {
-    starting,  ///< spawned, configuration sent, waiting for `ready` (S2)
+    starting,  ///< spawned, configuration sent, waiting for `ready` (R2)
     idle,      ///< ready, no task
     busy,      ///< running `job`
     retiring,  ///< `exit` sent (max_tasks_per_child or shutdown); waiting for it to close
@@ -67,7 +67,7 @@ struct worker {
     clock::time_point deadline = clock::time_point::max();
     std::size_t tasks_done = 0;
     bool hard_killed = false;
-    bool was_starting = false;  // died before the handshake: a start failure (S8)
+    bool was_starting = false;  // died before the handshake: a start failure (R8)
 
     explicit worker(std::size_t max_frame) : in(max_frame) {}
 };
@@ -122,7 +122,7 @@ public:
     std::uint32_t id() const noexcept { return id_; }
     const process_pool_options& options() const noexcept { return opts_; }
 
-    // S1: a submitting thread queues a job and wakes the supervisor. Never blocks on workers.
+    // R1: a submitting thread queues a job and wakes the supervisor. Never blocks on workers.
     void enqueue(remote_job job) {
         std::string broken;
         bool shut;
@@ -213,7 +213,7 @@ private:
                 shut = shutdown_;
                 term = terminate_;
             }
-            // S6: the future is already cancelled (F7), so the error kill_worker completes the
+            // R6: the future is already cancelled (F7), so the error kill_worker completes the
             // job with is dropped by try_complete; only the worker matters. A task that finished
             // before its stop request arrived has no busy worker any more: nothing is killed. The
             // reference taken by stop_remote_task keeps the block (and so its address) from
@@ -229,7 +229,7 @@ private:
                                     false);
                 t->release();
             }
-            if (term && !terminated_) {  // S9
+            if (term && !terminated_) {  // R9
                 terminated_ = true;
                 for (auto& w : workers_) {
                     if (w->state == wstate::reaping) continue;
@@ -256,7 +256,7 @@ private:
                 bool busy = false;
                 for (auto& w : workers_) busy |= w->state == wstate::busy;
                 if (!queued && !busy) {
-                    for (auto& w : workers_) {  // S7: retire the rest
+                    for (auto& w : workers_) {  // R7: retire the rest
                         if (w->state == wstate::idle) retire(*w);
                         else if (w->state == wstate::starting) kill_worker(*w, nullptr, true);
                     }
@@ -296,7 +296,7 @@ private:
             }
     }
 
-    // S2: posix_spawn of /proc/self/exe with the marker in argv and the environment.
+    // R2: posix_spawn of /proc/self/exe with the marker in argv and the environment.
     bool spawn() {
         int sv[2];
         if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -365,7 +365,7 @@ private:
         return true;
     }
 
-    // S3: hand queued jobs to idle workers; a job whose future was cancelled is dropped here, so
+    // R3: hand queued jobs to idle workers; a job whose future was cancelled is dropped here, so
     // a task is `running` only once it is on its way to a worker (Python weakness W7 fixed).
     void dispatch() {
         for (auto& wp : workers_) {
@@ -409,7 +409,7 @@ private:
     }
 
     /// Stops worker `w` now: fails its job with `err` (if any), signals it (SIGKILL if hard,
-    /// else SIGTERM with SIGKILL after kill_grace) and waits for it in `reaping` (S5).
+    /// else SIGTERM with SIGKILL after kill_grace) and waits for it in `reaping` (R5).
     void kill_worker(worker& w, std::exception_ptr err, bool hard) {
         if (w.job) {
             finish_job(*w.job, err ? err
@@ -440,7 +440,7 @@ private:
         w.out_off = 0;
     }
 
-    /// The channel reported end of file or an error: the worker is gone or going (S8).
+    /// The channel reported end of file or an error: the worker is gone or going (R8).
     void on_channel_closed(worker& w) {
         if (w.state == wstate::reaping) return;
         w.was_starting = w.state == wstate::starting;
@@ -462,7 +462,7 @@ private:
                                " ms; main must call muster::init(argc, argv) as its first line "
                                "(or raise process_pool_options::start_timeout)");
                     break;
-                case wstate::busy: {  // S5: task timeout
+                case wstate::busy: {  // R5: task timeout
                     auto const t = w.job->timeout ? *w.job->timeout : *opts_.task_timeout;
                     kill_worker(w,
                                 std::make_exception_ptr(timeout_error(
@@ -489,7 +489,7 @@ private:
         }
     }
 
-    /// S8: collects exited workers; a job still attached fails with worker_lost_error.
+    /// R8: collects exited workers; a job still attached fails with worker_lost_error.
     void reap() {
         for (auto it = workers_.begin(); it != workers_.end();) {
             worker& w = **it;
@@ -533,7 +533,7 @@ private:
     }
 
     /// The pool cannot start workers: every queued future fails with its own broken_pool, and
-    /// later submits throw one (S8).
+    /// later submits throw one (R8).
     void break_pool(std::string msg) {
         std::deque<remote_job> q;
         {
@@ -559,7 +559,7 @@ private:
             } else if (n < 0 && errno == EINTR) {
                 continue;
             } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                return;  // POLLOUT will resume it (S4: never block on one worker)
+                return;  // POLLOUT will resume it (R4: never block on one worker)
             } else {
                 on_channel_closed(w);
                 return;
@@ -650,7 +650,7 @@ private:
                 w.state = wstate::idle;
                 w.deadline = clock::time_point::max();
                 if (opts_.max_tasks_per_child > 0 && ++w.tasks_done >= opts_.max_tasks_per_child)
-                    retire(w);  // S7: a replacement starts when work needs it
+                    retire(w);  // R7: a replacement starts when work needs it
                 return true;
             }
             case wire::kind::start_failed: {

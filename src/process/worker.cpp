@@ -207,7 +207,7 @@ void run_task(channel& ch, std::uint64_t id, std::string_view fn, std::string_vi
 
 [[noreturn]] void worker_main() {
     channel ch(g_channel);
-    // Configuration first (docs/design/process_pool.md, step W2).
+    // Configuration first (docs/design/process_pool.md, step K2).
     std::string const cfg = ch.next();
     wire::decoder d(cfg);
     if (static_cast<wire::kind>(d.u8()) != wire::kind::config) channel::finish(2);

@@ -131,7 +131,7 @@ TEST_F(ProcessPool, PoolWideTimeout) {
     EXPECT_EQ(pool.submit<&sleep_ms>(1).result(), 1);
 }
 
-// F7/S6: cancel() on a running process task succeeds: the future is cancelled at once, its
+// F7/R6: cancel() on a running process task succeeds: the future is cancelled at once, its
 // callbacks run on the cancelling thread, and the worker running it is killed and replaced.
 TEST_F(ProcessPool, CancelKillsRunningTask) {
     muster::process_pool pool({.max_workers = 1, .kill_grace = 100ms});
