@@ -19,8 +19,12 @@
 //       class hold {  // occupies every worker: tasks submitted while it lives stay pending
 //       public:
 //           explicit hold(executor&);  // returns once every worker is held
+//           muster::future<int> held(std::size_t i);  // the task holding worker i (running)
 //           void release();            // idempotent; the destructor releases and waits
 //       };
+//       // Whether cancel() on a running task stops it (a process pool kills the worker) or
+//       // returns false (a thread pool cannot stop a thread's callable; request_stop asks it).
+//       static constexpr bool cancel_stops_running = ...;
 //   };
 //
 // Every case runs on every executor: the thread pool and the process pool differ only in how a
@@ -61,6 +65,7 @@ public:
         for (auto& f : held_) f.wait();  // the gate must outlive the tasks that use it
     }
     void release() { gate_.release(); }
+    muster::future<int> held(std::size_t i) const { return held_.at(i); }
 
 private:
     Gate gate_;
@@ -86,6 +91,7 @@ template <std::size_t Workers, std::size_t Capacity>
 struct thread_pool_traits {
     using executor = muster::thread_pool;
     using task_error = muster_test::test_error;
+    static constexpr bool cancel_stops_running = false;
 
     static std::unique_ptr<executor> make() {
         muster::thread_pool_options options;
@@ -148,6 +154,7 @@ template <std::size_t Workers, std::size_t MaxTasksPerChild>
 struct process_pool_traits {
     using executor = muster::process_pool;
     using task_error = muster::remote_error;
+    static constexpr bool cancel_stops_running = true;
 
     static std::unique_ptr<executor> make() {
         return std::make_unique<executor>(muster::process_pool_options{
@@ -234,6 +241,30 @@ TYPED_TEST(ExecutorContract, CancelPendingTask) {
     EXPECT_EQ(TypeParam::square(ex, 4).result(), 16);
     ex.shutdown();
     EXPECT_TRUE(f.cancelled());
+}
+
+// item 3 (and futures.md F7): cancel() on a running task. Python returns False; a thread pool
+// does too (its callable cannot be stopped from outside: request_stop asks it), while a process
+// pool stops the task by killing its worker. Either way the answer is final and consistent.
+TYPED_TEST(ExecutorContract, CancelRunningTask) {
+    auto& ex = *this->ex_;
+    {
+        typename TypeParam::hold h(ex);
+        auto running = h.held(0);
+        EXPECT_TRUE(running.running());
+        bool const cancelled = running.cancel();
+        EXPECT_EQ(cancelled, TypeParam::cancel_stops_running);
+        EXPECT_EQ(running.cancelled(), cancelled);
+        EXPECT_EQ(running.done(), cancelled);  // a cancelled future is done at once
+        if (cancelled) {
+            EXPECT_THROW((void)running.result(), muster::cancelled_error);
+        }
+        h.release();
+        if (!cancelled) {
+            EXPECT_NO_THROW((void)running.result());
+        }
+    }
+    EXPECT_EQ(TypeParam::square(ex, 5).result(), 25);  // the executor goes on
 }
 
 // item 4: a finished task cannot be cancelled
