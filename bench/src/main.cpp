@@ -41,6 +41,7 @@ constexpr peer_entry peers[] = {
     {"asio", &muster_bench::run_workload<muster_bench::asio_peer>},
     {"std-async", &muster_bench::run_workload<muster_bench::std_async_peer>},
     {"muster-proc", &muster_bench::run_process_workload},
+    {"os-floor", &muster_bench::run_floor_workload<muster_bench::os_floor_peer>},
 };
 
 void print_versions() {

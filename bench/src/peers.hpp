@@ -6,11 +6,17 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <thread>
 #include <type_traits>
 #include <utility>
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <muster/parallel_for.hpp>
 #include <muster/thread_pool.hpp>
@@ -229,6 +235,57 @@ struct asio_peer {
         });
     }
     void wait_idle() { pending.wait(); }
+};
+
+// ---- the operating system's floor (W5, W9) -----------------------------------------------------
+
+/// Not a pool: the least any pool has to do to run a task on a thread that sleeps. One thread
+/// blocks in futex(FUTEX_WAIT); post stores the callable, sets the word and calls
+/// futex(FUTEX_WAKE): one system call on each side, no queue, no lock. Its W5 latencies and W9
+/// CPU are what this machine's kernel and hypervisor cost for a sleep and a wake; a pool cannot
+/// beat them, so they show how much of a pool's figures is the operating system's.
+/// One task at a time: post waits (yielding) until the previous one was taken.
+struct os_floor_peer {
+    std::atomic<std::uint32_t> word{0};  // 0 idle, 1 a task is ready, 2 stop
+    std::function<void()> task;          // written by post while idle; read by the thread after 1
+    std::thread thread;
+
+    explicit os_floor_peer(unsigned) : thread([this] { loop(); }) {}
+    ~os_floor_peer() {
+        wait_idle();
+        set(2);
+        thread.join();
+    }
+    template <class F>
+    void post(F&& f) {
+        wait_idle();
+        task = std::forward<F>(f);
+        set(1);
+    }
+    void wait_idle() {
+        // acquire: pairs with the thread's release store of 0, so the task's effects are visible.
+        while (word.load(std::memory_order_acquire) == 1) std::this_thread::yield();
+    }
+
+private:
+    void set(std::uint32_t v) {
+        // release: the thread that sees v also sees the callable stored before.
+        word.store(v, std::memory_order_release);
+        syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr,
+                nullptr, 0);
+    }
+    void loop() {
+        for (;;) {
+            std::uint32_t v;
+            while ((v = word.load(std::memory_order_acquire)) == 0)
+                syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, 0,
+                        nullptr, nullptr, 0);
+            if (v == 2) return;
+            task();
+            task = nullptr;
+            word.store(0, std::memory_order_release);
+        }
+    }
 };
 
 }  // namespace muster_bench

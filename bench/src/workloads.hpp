@@ -35,6 +35,7 @@
 #include <cstdlib>
 #include <exception>
 #include <future>
+#include <iterator>
 #include <latch>
 #include <string>
 #include <string_view>
@@ -639,6 +640,26 @@ inline constexpr std::string_view all_workloads[] = {"W1", "W2", "W3", "W4", "W4
 
 /// The process-pool workloads, run by the muster-proc peer (process_workloads.hpp).
 inline bool is_process_workload(std::string_view w) { return w == "P1" || w == "P2" || w == "P3"; }
+
+/// Runs workload `w` for os_floor_peer (peers.hpp): W5 and W9 only, the workloads whose figures
+/// the operating system bounds. Returns 0, or 2 for an unknown workload.
+template <class A>
+int run_floor_workload(std::string_view w, const params& p) {
+    try {
+        if (w == "W5") wakeup_latency<A>(p);
+        else if (w == "W9") low_load<A>(p);
+        else if (is_process_workload(w) ||
+                 std::find(std::begin(all_workloads), std::end(all_workloads), w) != std::end(all_workloads))
+            emit_status(w, "unsupported", "os-floor is a reference for W5 and W9, not a pool");
+        else {
+            std::fprintf(stderr, "unknown workload %.*s\n", int(w.size()), w.data());
+            return 2;
+        }
+    } catch (const std::exception& e) {
+        emit_status(w, "failed", std::string("exception: ") + e.what());
+    }
+    return 0;
+}
 
 /// Runs workload `w` for adapter A. Returns 0, or 2 for an unknown workload.
 template <class A>
