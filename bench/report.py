@@ -519,10 +519,13 @@ def targets(s):
                                fmt(s.med("P2", "py-ppe", "tasks_per_s_chunked"))), v / pv >= 10)
     small, large = proc("P3", "ms_per_worker"), proc("P3", "ms_per_worker_1g")
     py_small, py_large = s.med("P3", "py-ppe", "ms_per_worker"), s.med("P3", "py-ppe", "ms_per_worker_1g")
+    floor = proc("P3", "exec_floor_ms")
+    floor_note = ("; OS floor: spawning this program until it exits, no pool, %s ms" % fmt(floor)
+                  if floor is not None and floor > 0 else "")
     if small is not None:
-        add("P3", "<= 1 ms per worker started", "muster %s ms (first worker %s ms)%s" % (
+        add("P3", "<= 1 ms per worker started", "muster %s ms (first worker %s ms)%s%s" % (
             fmt(small), fmt(proc("P3", "first_ms")),
-            "; py-ppe %s ms" % fmt(py_small) if py_small is not None else ""), small <= 1.0)
+            "; py-ppe %s ms" % fmt(py_small) if py_small is not None else "", floor_note), small <= 1.0)
     if large is not None:
         add("P3", "<= 1 ms per worker with a 1 GiB parent", "muster %s ms (first worker %s ms)%s" % (
             fmt(large), fmt(proc("P3", "first_ms_1g")),

@@ -21,6 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <muster/process.hpp>
@@ -142,6 +145,30 @@ inline start_times start_workers(unsigned workers, int hold_ms) {
     return {*std::min_element(ms.begin(), ms.end()), *std::max_element(ms.begin(), ms.end())};
 }
 
+/// The operating system's floor for P3: posix_spawn of this same program (`--list`, output to
+/// /dev/null) until it has exited, with no process pool involved: exec, dynamic loading, static
+/// initialisation and exit. The median of `rounds`, in ms; -1 if the spawn fails.
+inline double exec_floor_ms(int rounds) {
+    std::vector<double> ms;
+    for (int i = 0; i < rounds; ++i) {
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        char arg0[] = "muster_bench", arg1[] = "--list";
+        char* argv[] = {arg0, arg1, nullptr};
+        auto const t0 = clk::now();
+        pid_t pid = -1;
+        int const rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, nullptr, argv, ::environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (rc != 0) return -1;
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        ms.push_back(std::chrono::duration<double, std::milli>(clk::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+}
+
 /// Where P3's large buffer escapes to, so that its pages are written for real.
 inline char* volatile p3_escaped = nullptr;
 
@@ -180,6 +207,7 @@ inline void proc_start_time(const params& p) {
     emit("P3", "all_ms", small.all_ms, "ms");
     emit("P3", "all_ms_1g", large.all_ms, "ms");
     emit("P3", "parent_rss_mib", double(rss) / double(1 << 20), "MiB");
+    emit("P3", "exec_floor_ms", exec_floor_ms(2 * p.p3_rounds + 1), "ms");
     emit("P3", "workers", n, "workers");
     emit("P3", "rounds", double(p.p3_rounds), "pools per parent size");
 }

@@ -362,6 +362,9 @@ private:
         e.finish();
         workers_.push_back(std::move(w));
         started_any_ = true;
+        // Send the configuration now (the socket buffer takes it), not at the next poll: the
+        // worker starts up while the next ones are spawned, instead of waiting for all of them.
+        flush(*workers_.back());
         return true;
     }
 
