@@ -27,7 +27,9 @@ constexpr bool use_slabs = true;
 
 /// A slab: slab_bytes of memory aligned to slab_bytes, so the slab of a block is its address
 /// with the low bits cleared. The header takes the first slot; the other slots are blocks.
-constexpr std::size_t slab_bytes = std::size_t{64} * 1024;
+/// glibc serves such an allocation with an mmap that touches about two pages beyond the slab;
+/// at 256 KiB that is 3% of it.
+constexpr std::size_t slab_bytes = std::size_t{256} * 1024;
 
 struct slab {
     // Every field is guarded by the lock of the slab's class (class_pool::lock), except
@@ -36,14 +38,18 @@ struct slab {
     slab* prev = nullptr;          ///< links in the class's partial list (slabs with free blocks)
     slab* next = nullptr;          ///< also links slabs waiting to be freed (slab_graveyard)
     free_block* free = nullptr;    ///< blocks returned to this slab (A6), LIFO
+    char* tail = nullptr;          ///< the uncarved end of the slab that no thread owns (A7)
     std::uint32_t free_count = 0;  ///< length of `free`
+    std::uint32_t tail_count = 0;  ///< blocks in [tail, end of the slab)
     std::uint32_t capacity;        ///< blocks in the slab
     std::uint32_t size_class;
     bool in_partial = false;
-    // Invariant: capacity - free_count blocks are out of the slab: in use, in a thread cache or
-    // the depot, or in the uncarved bump region of the thread that took the slab fresh (A3d).
-    // in_partial == (0 < free_count < capacity); a slab whose free_count reaches capacity is
-    // unlinked and freed at once (A6), so no slab with every block free is ever kept.
+    // Invariant: capacity - available() blocks are out of the slab: in use, in a thread cache or
+    // the depot, or in the bump region of a thread (A2). in_partial == (0 < available() <
+    // capacity); a slab whose available() reaches capacity is unlinked and freed at once (A6), so
+    // no slab with every block free is ever kept.
+
+    std::uint32_t available() const noexcept { return free_count + tail_count; }
 
     slab(std::uint32_t cap, std::uint32_t k) noexcept : capacity(cap), size_class(k) {}
 };
@@ -82,8 +88,6 @@ struct alignas(64) class_pool {
     std::size_t depot_blocks = 0;
     /// Slabs with some but not all blocks free (A6), most recently freed-into first.
     slab* partial = nullptr;
-    /// Sum of free_count over `partial`.
-    std::size_t slab_free_blocks = 0;
 };
 
 /// The shared pools are never destroyed: threads still running while static destructors run,
@@ -162,6 +166,22 @@ void link_partial(class_pool& pool, slab* s) noexcept {
     s->in_partial = true;
 }
 
+/// After blocks came back to `s`: frees it (through `graveyard`) if all of them are back,
+/// otherwise makes sure it is on the partial list.
+void after_return_locked(class_pool& pool, slab* s, slab_graveyard& graveyard) noexcept {
+    if (s->available() == s->capacity) {
+        if (s->in_partial) unlink_partial(pool, s);
+        graveyard.add(s);
+    } else if (!s->in_partial) {
+        link_partial(pool, s);
+    }
+}
+
+/// After blocks were taken from `s`: takes it off the partial list if it has none left.
+void after_take_locked(class_pool& pool, slab* s) noexcept {
+    if (s->available() == 0 && s->in_partial) unlink_partial(pool, s);
+}
+
 /// A6: gives the free block `b` of class `k` back to the system layer: to its slab (which is
 /// freed, through `graveyard`, once every block of it is back), or, without slabs, to
 /// operator delete.
@@ -173,14 +193,7 @@ void release_block_locked(class_pool& pool, std::size_t k, free_block* b,
         set_next(b, s->free);
         s->free = b;
         ++s->free_count;
-        ++pool.slab_free_blocks;
-        if (s->free_count == s->capacity) {
-            if (s->in_partial) unlink_partial(pool, s);
-            pool.slab_free_blocks -= s->capacity;
-            graveyard.add(s);
-        } else if (!s->in_partial) {
-            link_partial(pool, s);
-        }
+        after_return_locked(pool, s, graveyard);
     } else {
         (void)pool;
         (void)graveyard;
@@ -199,24 +212,21 @@ void release_list_locked(class_pool& pool, std::size_t k, free_block* list,
     }
 }
 
-/// A3c: takes up to `max` free blocks from the first partial slab; returns the list (null if no
-/// slab has free blocks) and its length in `count`.
-free_block* take_partial_locked(class_pool& pool, std::uint32_t max,
-                                std::uint32_t& count) noexcept {
-    slab* const s = pool.partial;
-    if (s == nullptr) return nullptr;
+/// A3c: takes up to `max` blocks from the free list of `s` (not empty); returns the list and
+/// its length in `count`.
+free_block* take_free_locked(class_pool& pool, slab* s, std::uint32_t max,
+                             std::uint32_t& count) noexcept {
     free_block* const head = s->free;
-    free_block* tail = head;
+    free_block* last = head;
     std::uint32_t n = 1;
-    for (free_block* nx = block_next(tail); n < max && nx != nullptr; nx = block_next(tail)) {
-        tail = nx;
+    for (free_block* nx = block_next(last); n < max && nx != nullptr; nx = block_next(last)) {
+        last = nx;
         ++n;
     }
-    s->free = block_next(tail);
-    set_next(tail, nullptr);
+    s->free = block_next(last);
+    set_next(last, nullptr);
     s->free_count -= n;
-    pool.slab_free_blocks -= n;
-    if (s->free == nullptr) unlink_partial(pool, s);
+    after_take_locked(pool, s);
     count = n;
     return head;
 }
@@ -261,17 +271,27 @@ void give_magazine(std::size_t k, free_block* list, std::uint32_t count) noexcep
         release_list_locked(pool, k, list, graveyard);
 }
 
-/// A3b, A3c: fills the empty active magazine of `c` from the depot or a partial slab. Returns
-/// false if neither has a block.
+/// A3b, A3c: fills the empty active magazine of `c` from the depot or a partial slab's free
+/// list, or adopts a partial slab's uncarved tail as the (empty) bump region. Returns false if
+/// none has a block.
 bool refill(std::size_t k, block_class_cache& c) {
     class_pool& pool = shared.pools[k];
     std::uint32_t count = 0;
-    free_block* list;
-    {
-        std::lock_guard guard(pool.lock);
-        list = pop_depot_locked(pool, count);
-        if (list == nullptr && use_slabs)
-            list = take_partial_locked(pool, block_magazine_size(k), count);
+    std::lock_guard guard(pool.lock);
+    free_block* list = pop_depot_locked(pool, count);
+    if (list == nullptr && pool.partial != nullptr) {
+        slab* const s = pool.partial;
+        if (s->free != nullptr) {
+            list = take_free_locked(pool, s, block_magazine_size(k), count);
+        } else {
+            c.bump = s->tail;
+            c.bump_end = s->tail + std::size_t{s->tail_count} * block_class_sizes[k];
+            c.fresh += s->tail_count;
+            s->tail = nullptr;
+            s->tail_count = 0;
+            after_take_locked(pool, s);
+            return true;
+        }
     }
     if (list == nullptr) return false;
     c.active = list;
@@ -306,13 +326,17 @@ void flush_thread(block_thread_cache& t) noexcept {
             ++t.magazines_out;
         }
         if (c.bump != c.bump_end) {
-            // The uncarved blocks go into their slab's free list (a slab of this thread's, so
-            // possibly partial already, with blocks carved earlier now free).
+            // The uncarved blocks become the slab's tail, untouched (the slab may be partial
+            // already, with blocks carved earlier now back in its free list).
             class_pool& pool = shared.pools[k];
+            slab* const s = slab_of(c.bump);
             slab_graveyard graveyard;
             std::lock_guard guard(pool.lock);
-            for (char* p = c.bump; p != c.bump_end; p += block_class_sizes[k])
-                release_block_locked(pool, k, block_make_free(p, k, nullptr), graveyard);
+            assert(s->tail_count == 0);
+            s->tail = c.bump;
+            s->tail_count = static_cast<std::uint32_t>((c.bump_end - c.bump) /
+                                                       std::ptrdiff_t(block_class_sizes[k]));
+            after_return_locked(pool, s, graveyard);
         }
         c.active = c.spare = nullptr;
         c.count = c.limit = 0;
@@ -345,22 +369,28 @@ void* allocate_after_exit(std::size_t k, std::size_t size) {
     {
         std::lock_guard guard(pool.lock);
         std::uint32_t count = 0;
-        free_block* b = pop_depot_locked(pool, count);
-        if (b == nullptr && use_slabs) b = take_partial_locked(pool, 1, count);
-        if (b != nullptr) {
+        if (free_block* const b = pop_depot_locked(pool, count)) {
             if (free_block* const rest = block_next(b)) push_depot_locked(pool, rest, count - 1);
             return block_hand_out(b, size);
         }
+        if (slab* const s = pool.partial) {
+            if (s->free != nullptr)
+                return block_hand_out(take_free_locked(pool, s, 1, count), size);
+            char* const p = s->tail;
+            s->tail += block_class_sizes[k];
+            --s->tail_count;
+            after_take_locked(pool, s);
+            return p;
+        }
     }
     if constexpr (use_slabs) {
-        // A fresh slab: this block out, every other one into the slab's free list.
+        // A fresh slab: this block out, the others its tail.
         slab* const s = make_slab(k);
         char* const first = slab_first_block(s, k);
-        slab_graveyard graveyard;  // stays empty: the slab keeps one block out
         std::lock_guard guard(pool.lock);
-        for (std::uint32_t i = 1; i < s->capacity; ++i)
-            release_block_locked(
-                pool, k, block_make_free(first + i * block_class_sizes[k], k, nullptr), graveyard);
+        s->tail = first + block_class_sizes[k];
+        s->tail_count = s->capacity - 1;
+        link_partial(pool, s);
         return first;
     } else {
         return hand_out_fresh(fresh_block(k), k, size);
@@ -394,21 +424,23 @@ void* block_allocate_slow(std::size_t k, std::size_t size) {
         // A3d: fresh memory.
         if constexpr (use_slabs) {
             slab* const s = make_slab(k);
-            char* const first = slab_first_block(s, k);
-            c.bump = first + block_class_sizes[k];
-            c.bump_end = first + std::size_t{s->capacity} * block_class_sizes[k];
+            c.bump = slab_first_block(s, k);
+            c.bump_end = c.bump + std::size_t{s->capacity} * block_class_sizes[k];
             c.fresh += s->capacity;
-            return first;
         } else {
             void* const p = fresh_block(k);
             ++c.fresh;
             return hand_out_fresh(p, k, size);
         }
     }
-    free_block* const b = c.active;  // A1 on the refilled magazine
-    c.active = block_next(b);
-    --c.count;
-    return block_hand_out(b, size);
+    if (free_block* const b = c.active) {  // A1 on the refilled magazine
+        c.active = block_next(b);
+        --c.count;
+        return block_hand_out(b, size);
+    }
+    char* const p = c.bump;  // A2 on the new bump region
+    c.bump = p + block_class_sizes[k];
+    return p;
 }
 
 void block_deallocate_slow(void* p, std::size_t k) noexcept {
@@ -473,7 +505,8 @@ block_pool_stats block_pool_snapshot() {
         class_pool& pool = shared.pools[k];
         std::lock_guard guard(pool.lock);
         s.depot_blocks[k] = pool.depot_blocks;
-        s.slab_free_blocks += pool.slab_free_blocks;
+        for (slab const* p = pool.partial; p != nullptr; p = p->next)
+            s.slab_free_blocks += p->available();
     }
     s.slabs = live_slabs.load(std::memory_order_relaxed);  // statistic
     s.slab_bytes = slab_bytes;

@@ -5,7 +5,7 @@
 // small cache per size class: two magazines of free blocks, the `active` one it pops from and
 // pushes to, and a full `spare`. Whole magazines travel between threads through a per-class
 // depot under a lock, so the lock is taken once per magazine, not once per block. Fresh blocks
-// are carved from 64 KiB slabs; blocks beyond the bounded caches go back to their slab, and a
+// are carved from 256 KiB slabs; blocks beyond the bounded caches go back to their slab, and a
 // slab whose blocks have all come back is freed. Blocks larger than the largest class, or more
 // aligned than their class guarantees, come from operator new.
 //
@@ -84,12 +84,12 @@ struct block_class_cache {
     /// the free fast path (count < limit) then always takes the slow path, which registers the
     /// thread, or hands the block straight to the shared pool once the thread has exited (A8).
     std::uint32_t limit = 0;
-    /// [bump, bump_end): the uncarved rest of a fresh slab this thread owns (A2). Empty when
-    /// bump == bump_end.
+    /// [bump, bump_end): uncarved blocks at the end of a slab this thread owns (A2, A3c, A3d).
+    /// Empty when bump == bump_end.
     char* bump = nullptr;
     char* bump_end = nullptr;
-    /// Blocks this thread received as fresh memory (a slab's worth when it takes a slab as its
-    /// bump region; one at a time in the sanitizer build). For statistics.
+    /// Never-used blocks this thread received: a bump region's worth each time it takes one
+    /// (A3c, A3d), one at a time in the AddressSanitizer build. For statistics.
     std::uint64_t fresh = 0;
 };
 
@@ -165,7 +165,7 @@ void* allocate_block() {
             --c.count;
             return block_hand_out(b, Size);
         }
-        if (c.bump != c.bump_end) {  // A2: carve from this thread's fresh slab
+        if (c.bump != c.bump_end) {  // A2: carve from this thread's bump region
             char* const p = c.bump;
             c.bump = p + block_class_sizes[k];
             return p;
