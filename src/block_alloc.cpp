@@ -103,11 +103,7 @@ constinit shared_pools shared;
 /// decrements, read relaxed by block_pool_snapshot; nothing is ordered by it.
 constinit std::atomic<std::size_t> live_slabs{0};
 
-void set_next(free_block* b, free_block* next) noexcept {
-    block_unpoison(b, sizeof(free_block));
-    b->next = next;
-    block_poison(b, sizeof(free_block));
-}
+void set_next(free_block* b, free_block* next) noexcept { b->next = next; }
 
 // ---- Slabs (lock held unless said otherwise) ---------------------------------------------------
 
@@ -234,10 +230,11 @@ free_block* take_free_locked(class_pool& pool, slab* s, std::uint32_t max,
 // ---- The depot (lock held) ---------------------------------------------------------------------
 
 void push_depot_locked(class_pool& pool, free_block* list, std::uint32_t count) noexcept {
+    // The header stays unpoisoned while the magazine is in the depot, like a link (see
+    // block_alloc.hpp): `below` keeps the magazines under it reachable for LeakSanitizer.
     block_unpoison(list, sizeof(magazine));
     free_block* const rest = list->next;
     auto* const m = ::new (static_cast<void*>(list)) magazine{free_block{rest}, pool.depot, count};
-    block_poison(m, sizeof(magazine));
     pool.depot = m;
     ++pool.depot_magazines;
     pool.depot_blocks += count;
@@ -251,7 +248,8 @@ free_block* pop_depot_locked(class_pool& pool, std::uint32_t& count) noexcept {
     count = m->count;
     free_block* const rest = m->first.next;
     free_block* const head = ::new (static_cast<void*>(m)) free_block{rest};
-    block_poison(head, sizeof(magazine));
+    block_poison(reinterpret_cast<char*>(m) + sizeof(free_block),
+                 sizeof(magazine) - sizeof(free_block));
     --pool.depot_magazines;
     pool.depot_blocks -= count;
     return head;

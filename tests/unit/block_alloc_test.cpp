@@ -275,3 +275,26 @@ TEST(BlockAlloc, LargeAndOverAlignedCallablesFallBack) {
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(q) % 64, 0u);
     md::deallocate_block<160, 64>(q);
 }
+
+#ifdef MUSTER_DETAIL_ASAN
+// Under AddressSanitizer a cached block is poisoned past its link word, and a block handed out
+// is unpoisoned only for the size asked for.
+TEST(BlockAllocDeathTest, CachedBlockIsPoisoned) {
+    EXPECT_DEATH(
+        {
+            auto* const p = static_cast<volatile unsigned char*>(alloc_small());
+            free_small(const_cast<unsigned char*>(p));
+            (void)p[16];
+        },
+        "use-after-poison");
+}
+
+TEST(BlockAllocDeathTest, SlotTailIsPoisoned) {
+    EXPECT_DEATH(
+        {
+            auto* const p = static_cast<volatile unsigned char*>(md::allocate_block<40, 8>());
+            p[48] = 1;
+        },
+        "use-after-poison");
+}
+#endif

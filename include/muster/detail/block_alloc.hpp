@@ -115,10 +115,12 @@ void block_deallocate_oversize(void* p, std::size_t size, std::size_t align) noe
 
 // ---- AddressSanitizer: cached blocks are poisoned ---------------------------------------------
 //
-// A block in a cache, the depot or a slab's free list is poisoned, so a use after free is still
-// reported while the block waits for reuse. The allocator's own reads and writes of a link word
-// unpoison that word around the access. A block handed out is unpoisoned for the requested size
-// only: the rest of its class slot stays poisoned, so an overflow into it is reported too.
+// A block in a cache, the depot or a slab's free list is poisoned, except for the allocator's own
+// words at its start (the link; in a depot magazine's first block, the magazine header), so a
+// use after free is still reported while the block waits for reuse. Those words stay readable
+// because LeakSanitizer ignores pointers stored in poisoned memory: the blocks of a list would
+// otherwise look leaked. A block handed out is unpoisoned for the requested size only: the rest
+// of its class slot stays poisoned, so an overflow into it is reported too.
 
 inline void block_poison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t n) noexcept {
 #ifdef MUSTER_DETAIL_ASAN
@@ -130,17 +132,13 @@ inline void block_unpoison([[maybe_unused]] void* p, [[maybe_unused]] std::size_
     ASAN_UNPOISON_MEMORY_REGION(p, n);
 #endif
 }
-/// Reads the link of a (poisoned) free block.
-inline free_block* block_next(free_block* b) noexcept {
-    block_unpoison(b, sizeof(free_block));
-    free_block* const n = b->next;
-    block_poison(b, sizeof(free_block));
-    return n;
-}
-/// Makes `p` (class `k`, no longer in use) a poisoned free block linking `next`.
+/// The link of a free block.
+inline free_block* block_next(free_block* b) noexcept { return b->next; }
+/// Makes `p` (class `k`, no longer in use) a free block linking `next`, poisoned past the link.
 inline free_block* block_make_free(void* p, std::size_t k, free_block* next) noexcept {
     auto* const b = ::new (p) free_block{next};
-    block_poison(p, block_class_sizes[k]);
+    block_poison(static_cast<char*>(p) + sizeof(free_block),
+                 block_class_sizes[k] - sizeof(free_block));
     return b;
 }
 /// Hands out a free block of class `k` for an object of `size` bytes.
