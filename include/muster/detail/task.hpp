@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "muster/detail/block_alloc.hpp"
 #include "muster/detail/parking.hpp"
 
 #if defined(__SANITIZE_THREAD__)
@@ -362,6 +363,15 @@ struct task_block final : task_result<T> {
         ::new (static_cast<void*>(std::addressof(fn_))) Fn(std::forward<F>(f));
     }
     ~task_block() {}
+
+    // Blocks come from the recycling allocator (docs/design/allocator.md): allocated on the
+    // submitting thread, freed by whichever thread drops the last reference.
+    static void* operator new(std::size_t) {
+        return allocate_block<sizeof(task_block), alignof(task_block)>();
+    }
+    static void operator delete(void* p, std::size_t) noexcept {
+        deallocate_block<sizeof(task_block), alignof(task_block)>(p);
+    }
 
     decltype(auto) invoke([[maybe_unused]] const std::stop_token& pool_stop) {
         if constexpr (Stoppable) {
