@@ -590,6 +590,11 @@ void pool_core::worker_exit_locked(worker& w) {
     w.alive = false;
     live_.store(live_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     notify_quiescence_locked();
+    // L3: once the pool is closed or broken, an idle worker leaves when no other worker is
+    // active. A worker leaving without going through park() (its initializer threw; the pool
+    // was already broken) changes that count for the workers parked meanwhile: wake them so
+    // they re-check instead of sleeping until keep_alive.
+    if (ext_state_.load(std::memory_order_acquire) != ext_open) wake_all_locked();
 }
 
 pool_core::park_outcome pool_core::park(worker& w, task_base*& found) {
