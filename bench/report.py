@@ -712,6 +712,9 @@ def markdown(s, images):
         out.append(md_table(["workload", "target", "measured (medians)", "result"],
                             [[t["w"], t["target"], t["measured"], t["result"]] for t in tt]))
         out.append("")
+        out.append("Why the targets that are missed on the reference machine are missed, with the "
+                   "measurements (including the `os-floor` references): "
+                   "[performance-notes.md](performance-notes.md).\n")
 
     out.append("## Results\n")
     for w in ORDER:
