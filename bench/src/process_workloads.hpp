@@ -214,20 +214,13 @@ inline void proc_start_time(const params& p) {
 
 /// Runs process-pool workload `w` (muster-proc); the thread-pool workloads are unsupported.
 inline int run_process_workload(std::string_view w, const params& p) {
-    try {
+    return guarded_run(w, "muster-proc runs the process-pool workloads P1-P3 only", [&] {
         if (w == "P1") proc_round_trip(p);
         else if (w == "P2") proc_map_throughput(p);
         else if (w == "P3") proc_start_time(p);
-        else if (std::find(std::begin(all_workloads), std::end(all_workloads), w) != std::end(all_workloads))
-            emit_status(w, "unsupported", "muster-proc runs the process-pool workloads P1-P3 only");
-        else {
-            std::fprintf(stderr, "unknown workload %.*s\n", int(w.size()), w.data());
-            return 2;
-        }
-    } catch (const std::exception& e) {
-        emit_status(w, "failed", std::string("exception: ") + e.what());
-    }
-    return 0;
+        else return false;
+        return true;
+    });
 }
 
 }  // namespace muster_bench

@@ -641,30 +641,46 @@ inline constexpr std::string_view all_workloads[] = {"W1", "W2", "W3", "W4", "W4
 /// The process-pool workloads, run by the muster-proc peer (process_workloads.hpp).
 inline bool is_process_workload(std::string_view w) { return w == "P1" || w == "P2" || w == "P3"; }
 
-/// Runs workload `w` for os_floor_peer (peers.hpp): W5 and W9 only, the workloads whose figures
-/// the operating system bounds. Returns 0, or 2 for an unknown workload.
-template <class A>
-int run_floor_workload(std::string_view w, const params& p) {
+/// Whether `w` names a workload of this program (a thread-pool or a process-pool one).
+inline bool is_known_workload(std::string_view w) {
+    return is_process_workload(w) ||
+           std::find(std::begin(all_workloads), std::end(all_workloads), w) != std::end(all_workloads);
+}
+
+/// Runs `body()`, which runs workload `w` and returns true, or returns false when its peer does
+/// not run `w`: a known workload is then reported unsupported (`why`), an unknown one is an
+/// error. An exception is reported as `failed`. Returns 0, or 2 for an unknown workload.
+template <class Body>
+int guarded_run(std::string_view w, const char* why, Body&& body) {
     try {
-        if (w == "W5") wakeup_latency<A>(p);
-        else if (w == "W9") low_load<A>(p);
-        else if (is_process_workload(w) ||
-                 std::find(std::begin(all_workloads), std::end(all_workloads), w) != std::end(all_workloads))
-            emit_status(w, "unsupported", "os-floor is a reference for W5 and W9, not a pool");
-        else {
+        if (body()) return 0;
+        if (!is_known_workload(w)) {
             std::fprintf(stderr, "unknown workload %.*s\n", int(w.size()), w.data());
             return 2;
         }
+        emit_status(w, "unsupported", why);
     } catch (const std::exception& e) {
         emit_status(w, "failed", std::string("exception: ") + e.what());
     }
     return 0;
 }
 
-/// Runs workload `w` for adapter A. Returns 0, or 2 for an unknown workload.
+/// Runs workload `w` for os_floor_peer (peers.hpp): W5 and W9 only, the workloads whose figures
+/// the operating system bounds.
+template <class A>
+int run_floor_workload(std::string_view w, const params& p) {
+    return guarded_run(w, "os-floor is a reference for W5 and W9, not a pool", [&] {
+        if (w == "W5") wakeup_latency<A>(p);
+        else if (w == "W9") low_load<A>(p);
+        else return false;
+        return true;
+    });
+}
+
+/// Runs workload `w` for adapter A.
 template <class A>
 int run_workload(std::string_view w, const params& p) {
-    try {
+    return guarded_run(w, "process-pool workloads: muster-proc and the Python process pools", [&] {
         if (w == "W1") submit_with_future<A>(p, p.n_w1, "W1");
         else if (w == "W2") fire_and_forget<A>(p, p.n_w2, "W2");
         else if (w == "W3") two_producers<A>(p);
@@ -678,16 +694,9 @@ int run_workload(std::string_view w, const params& p) {
         else if (w == "W8io") io_bound<A>(p);
         else if (w == "W9") low_load<A>(p);
         else if (w == "W10") queued_memory<A>(p);
-        else if (is_process_workload(w))
-            emit_status(w, "unsupported", "process-pool workloads: muster-proc and the Python process pools");
-        else {
-            std::fprintf(stderr, "unknown workload %.*s\n", int(w.size()), w.data());
-            return 2;
-        }
-    } catch (const std::exception& e) {
-        emit_status(w, "failed", std::string("exception: ") + e.what());
-    }
-    return 0;
+        else return false;
+        return true;
+    });
 }
 
 }  // namespace muster_bench
