@@ -314,6 +314,10 @@ private:
     template <auto Fn, class View>
     friend class process_map_unordered_range;
 
+    /// map() and map_unordered(): the buffer size, the deadline from now, and the range.
+    template <template <auto, class> class MapRange, auto Fn, class Range>
+    auto make_map_range(Range&& input, const process_map_options& options);
+
     std::shared_ptr<detail::process_core> core_;
 };
 
@@ -422,6 +426,66 @@ protected:
         throw remote_error(std::move(item.type_name), std::move(item.message));
     }
 
+    /// The first part of advancing, the same in both orders: the next element of a chunk that
+    /// failed as a whole, or of the chunk being consumed. Returns true when that moved the range
+    /// on (or it had finished); false when the next chunk is needed (the consumed one is dropped).
+    bool step_in_chunk() {
+        current_.reset();
+        if (failed_left_ > 0) {  // the next element of a chunk that failed as a whole
+            --failed_left_;
+            return true;
+        }
+        current_error_ = nullptr;
+        if (finished_) {
+            at_end_ = true;
+            return true;
+        }
+        if (pos_ < chunk_.size()) {
+            fill(chunk_[pos_++]);
+            return true;
+        }
+        chunk_.clear();
+        pos_ = 0;
+        return false;
+    }
+
+    /// Makes the finished chunk `f` of `size` inputs the one being consumed and moves to its
+    /// first element. If the whole chunk failed (its worker was lost, or it timed out), each of
+    /// its elements reports that error, so later elements keep their positions.
+    void take_chunk(future<Chunk>&& f, std::size_t size) {
+        try {
+            chunk_ = std::move(f).result();
+        } catch (...) {
+            current_error_ = std::current_exception();
+            failed_left_ = size - 1;
+            return;
+        }
+        if (chunk_.empty()) {
+            at_end_ = true;
+            return;
+        }
+        fill(chunk_[pos_++]);
+    }
+
+    void fill(chunk_item<T>& item) {
+        try {
+            current_.emplace(take(item));
+        } catch (...) {
+            current_error_ = std::current_exception();
+        }
+    }
+
+    T& current() {
+        if (current_error_) std::rethrow_exception(current_error_);
+        return *current_;
+    }
+
+public:
+    std::default_sentinel_t end() const noexcept { return {}; }
+    bool exhausted() const noexcept { return at_end_; }
+
+protected:
+
     std::shared_ptr<process_core> core_;
     std::unique_ptr<View> input_;
     std::ranges::iterator_t<View> it_;
@@ -464,33 +528,19 @@ public:
         advance();
         return iterator(this);
     }
-    std::default_sentinel_t end() const noexcept { return {}; }
-    bool exhausted() const noexcept { return this->at_end_; }
+    using base::end;
+    using base::exhausted;
 
 private:
     friend class detail::pull_iterator<process_map_range, T&>;
+    using base::current;
     bool pull() {
         return this->pull_chunk([this](future<Chunk>&& f, std::size_t size) {
             inflight_.emplace_back(std::move(f), size);
         });
     }
     void advance() {
-        this->current_.reset();
-        if (this->failed_left_ > 0) {  // the next element of a chunk that failed as a whole
-            --this->failed_left_;
-            return;
-        }
-        this->current_error_ = nullptr;
-        if (this->finished_) {
-            this->at_end_ = true;
-            return;
-        }
-        if (this->pos_ < this->chunk_.size()) {
-            fill(this->chunk_[this->pos_++]);
-            return;
-        }
-        this->chunk_.clear();
-        this->pos_ = 0;
+        if (this->step_in_chunk()) return;
         pull();
         if (inflight_.empty()) {
             this->at_end_ = true;
@@ -506,31 +556,7 @@ private:
             this->finished_ = true;
             detail::throw_process_map_timeout(n);
         }
-        try {
-            this->chunk_ = std::move(f).result();
-        } catch (...) {
-            // The whole chunk failed (its worker was lost, or it timed out): each of its
-            // elements reports that error, so later elements keep their positions.
-            this->current_error_ = std::current_exception();
-            this->failed_left_ = size - 1;
-            return;
-        }
-        if (this->chunk_.empty()) {
-            this->at_end_ = true;
-            return;
-        }
-        fill(this->chunk_[this->pos_++]);
-    }
-    void fill(detail::chunk_item<T>& item) {
-        try {
-            this->current_.emplace(base::take(item));
-        } catch (...) {
-            this->current_error_ = std::current_exception();
-        }
-    }
-    T& current() {
-        if (this->current_error_) std::rethrow_exception(this->current_error_);
-        return *this->current_;
+        this->take_chunk(std::move(f), size);
     }
     void cancel_rest() {
         for (auto& f : inflight_) detail::future_access::cancel_pending(f.first);
@@ -568,33 +594,19 @@ public:
         advance();
         return iterator(this);
     }
-    std::default_sentinel_t end() const noexcept { return {}; }
-    bool exhausted() const noexcept { return this->at_end_; }
+    using base::end;
+    using base::exhausted;
 
 private:
     friend class detail::pull_iterator<process_map_unordered_range, T&>;
+    using base::current;
     bool pull() {
         return this->pull_chunk([this](future<Chunk>&& f, std::size_t size) {
             done_->add(size, std::move(f));  // tagged with the chunk's size
         });
     }
     void advance() {
-        this->current_.reset();
-        if (this->failed_left_ > 0) {  // the next element of a chunk that failed as a whole
-            --this->failed_left_;
-            return;
-        }
-        this->current_error_ = nullptr;
-        if (this->finished_) {
-            this->at_end_ = true;
-            return;
-        }
-        if (this->pos_ < this->chunk_.size()) {
-            fill(this->chunk_[this->pos_++]);
-            return;
-        }
-        this->chunk_.clear();
-        this->pos_ = 0;
+        if (this->step_in_chunk()) return;
         pull();
         if (done_->empty()) {
             this->at_end_ = true;
@@ -609,52 +621,29 @@ private:
             this->finished_ = true;
             detail::throw_process_map_timeout(n);
         }
-        try {
-            this->chunk_ = std::move(next->future).result();
-        } catch (...) {
-            this->current_error_ = std::current_exception();
-            this->failed_left_ = next->tag - 1;
-            return;
-        }
-        if (this->chunk_.empty()) {
-            this->at_end_ = true;
-            return;
-        }
-        fill(this->chunk_[this->pos_++]);
-    }
-    void fill(detail::chunk_item<T>& item) {
-        try {
-            this->current_.emplace(base::take(item));
-        } catch (...) {
-            this->current_error_ = std::current_exception();
-        }
-    }
-    T& current() {
-        if (this->current_error_) std::rethrow_exception(this->current_error_);
-        return *this->current_;
+        this->take_chunk(std::move(next->future), next->tag);
     }
 
     std::unique_ptr<completion_queue<Chunk, std::size_t>> done_;
 };
 
-template <auto Fn, class Range>
-auto process_pool::map(Range&& input, process_map_options options) {
+template <template <auto, class> class MapRange, auto Fn, class Range>
+auto process_pool::make_map_range(Range&& input, const process_map_options& options) {
     std::size_t const b = detail::process_map_buffersize(options, max_workers());
     detail::deadline_t deadline;
     if (options.timeout) deadline = detail::deadline_after(*options.timeout);
     auto view = std::views::all(std::forward<Range>(input));
-    using range = process_map_range<Fn, decltype(view)>;
-    return range(core_, std::move(view), options.chunksize, b, deadline);
+    return MapRange<Fn, decltype(view)>(core_, std::move(view), options.chunksize, b, deadline);
+}
+
+template <auto Fn, class Range>
+auto process_pool::map(Range&& input, process_map_options options) {
+    return make_map_range<process_map_range, Fn>(std::forward<Range>(input), options);
 }
 
 template <auto Fn, class Range>
 auto process_pool::map_unordered(Range&& input, process_map_options options) {
-    std::size_t const b = detail::process_map_buffersize(options, max_workers());
-    detail::deadline_t deadline;
-    if (options.timeout) deadline = detail::deadline_after(*options.timeout);
-    auto view = std::views::all(std::forward<Range>(input));
-    using range = process_map_unordered_range<Fn, decltype(view)>;
-    return range(core_, std::move(view), options.chunksize, b, deadline);
+    return make_map_range<process_map_unordered_range, Fn>(std::forward<Range>(input), options);
 }
 
 }  // namespace muster
