@@ -203,28 +203,27 @@ struct task_base {
 
     /// F7 (tasks that run elsewhere): pending or running -> done phase, unless a canceller
     /// already moved the task to `cancelled` (try_cancel_running). Returns false then, and the
-    /// caller destroys the outcome it wrote, which nobody will read. acq_rel on success as in
-    /// F2; relaxed on failure: the loser reads nothing the winner wrote.
+    /// caller destroys the outcome it wrote, which nobody will read.
     bool try_complete(std::uint32_t done_phase) noexcept {
-        std::uint32_t s = state_.load(std::memory_order_relaxed);
-        while (!phase_done(s)) {
-            if (state_.compare_exchange_weak(s, done_phase, std::memory_order_acq_rel,
-                                             std::memory_order_relaxed)) {
-                notify_done(s);
-                return true;
-            }
-        }
-        return false;
+        return finish_if([](std::uint32_t s) { return !phase_done(s); }, done_phase);
     }
 
     /// F7 (tasks that run elsewhere): running -> cancelled. The executor's completer and a
-    /// canceller race with CASes on the word; exactly one moves it to a done phase. acq_rel on
-    /// success, like F2 (the cancelled phase publishes nothing, but waiters woken by it must
-    /// see a done word); relaxed on failure.
+    /// canceller race with CASes on the word; exactly one moves it to a done phase.
     bool try_cancel_running() noexcept {
+        return finish_if([](std::uint32_t s) { return (s & st_phase_mask) == st_running; },
+                         st_cancelled);
+    }
+
+    /// F7's CAS: while `from(word)` holds, replaces the word with the done phase `to` (flags
+    /// cleared) and performs F5/F6 for the flags it replaced. acq_rel on success, as F2 (a
+    /// value or error written before is published; waiters woken see a done word); relaxed on
+    /// failure: the loser reads nothing the winner wrote.
+    template <class From>
+    bool finish_if(From from, std::uint32_t to) noexcept {
         std::uint32_t s = state_.load(std::memory_order_relaxed);
-        while ((s & st_phase_mask) == st_running) {
-            if (state_.compare_exchange_weak(s, st_cancelled, std::memory_order_acq_rel,
+        while (from(s)) {
+            if (state_.compare_exchange_weak(s, to, std::memory_order_acq_rel,
                                              std::memory_order_relaxed)) {
                 notify_done(s);
                 return true;
