@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "unhandled_log.hpp"
+
 namespace muster_test {
 
 using namespace std::chrono_literals;
@@ -172,42 +174,6 @@ private:
     muster::thread_pool pool_;
     muster::future<int> blocker_future_;
 };
-
-/// Collects the exceptions a pool reports to on_unhandled_exception.
-class unhandled_log {
-public:
-    /// The handler to put in thread_pool_options::on_unhandled_exception. The log must outlive
-    /// the pool.
-    std::function<void(std::exception_ptr)> handler() {
-        return [this](std::exception_ptr e) {
-            std::lock_guard lock(mu_);
-            errors_.push_back(std::move(e));
-        };
-    }
-    std::vector<std::exception_ptr> errors() const {
-        std::lock_guard lock(mu_);
-        return errors_;
-    }
-    std::size_t size() const {
-        std::lock_guard lock(mu_);
-        return errors_.size();
-    }
-
-private:
-    mutable std::mutex mu_;
-    std::vector<std::exception_ptr> errors_;
-};
-
-/// The what() of a std::exception held by `e`, or "<non-std exception>".
-inline std::string message_of(const std::exception_ptr& e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-        return x.what();
-    } catch (...) {
-        return "<non-std exception>";
-    }
-}
 
 /// A future of `pool` that is already done with `value`.
 inline muster::future<int> done_future(muster::thread_pool& pool, int value) {

@@ -20,39 +20,14 @@
 #include <vector>
 
 #include "pool_test_support.hpp"
+#include "unhandled_log.hpp"
 
 namespace {
+using muster_test::message_of;
+using muster_test::unhandled_log;
+
 thread_local int tls_initialised = 0;
 
-/// Collects what a pool reports to on_unhandled_exception.
-struct unhandled_log {
-    std::mutex mu;
-    std::vector<std::exception_ptr> errors;
-    std::function<void(std::exception_ptr)> handler() {
-        return [this](std::exception_ptr e) {
-            std::lock_guard lock(mu);
-            errors.push_back(std::move(e));
-        };
-    }
-    std::size_t size() {
-        std::lock_guard lock(mu);
-        return errors.size();
-    }
-    std::exception_ptr at(std::size_t i) {
-        std::lock_guard lock(mu);
-        return errors.at(i);
-    }
-};
-
-std::string message_of(const std::exception_ptr& e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-        return x.what();
-    } catch (...) {
-        return "<not a std::exception>";
-    }
-}
 }  // namespace
 
 // Item 73 (test_initializer): the initializer runs once in each worker, before that worker's
@@ -113,9 +88,10 @@ TEST(ThreadPoolInitializer, ThrowingInitializerBreaksThePool_Item74_Item64_W9) {
     EXPECT_NE(errors[0], errors[2]);
     EXPECT_EQ(ran.load(), 0);
 
-    ASSERT_EQ(log.size(), 1u);
-    EXPECT_EQ(message_of(log.at(0)), "initializer exploded");
-    EXPECT_THROW(std::rethrow_exception(log.at(0)), std::runtime_error);
+    auto const reported = log.errors();
+    ASSERT_EQ(reported.size(), 1u);
+    EXPECT_EQ(message_of(reported[0]), "initializer exploded");
+    EXPECT_THROW(std::rethrow_exception(reported[0]), std::runtime_error);
 
     EXPECT_THROW((void)pool.submit([] { return 0; }), muster::broken_pool);
     EXPECT_THROW(pool.post([] {}), muster::broken_pool);

@@ -21,38 +21,13 @@
 #include <vector>
 
 #include "pool_test_support.hpp"
+#include "unhandled_log.hpp"
 
 using muster_test::lifetime_counts;
 using muster_test::tracked;
 
-namespace {
-struct unhandled_log {
-    std::mutex mu;
-    std::vector<std::exception_ptr> errors;
-    std::vector<std::thread::id> threads;
-    std::latch* reported = nullptr;
-    std::function<void(std::exception_ptr)> handler() {
-        return [this](std::exception_ptr e) {
-            {
-                std::lock_guard lock(mu);
-                errors.push_back(std::move(e));
-                threads.push_back(std::this_thread::get_id());
-            }
-            if (reported) reported->count_down();
-        };
-    }
-};
-
-std::string message_of(const std::exception_ptr& e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-        return x.what();
-    } catch (...) {
-        return "<not a std::exception>";
-    }
-}
-}  // namespace
+using muster_test::message_of;
+using muster_test::unhandled_log;
 
 // ---- submit ----------------------------------------------------------------------------------
 
@@ -302,11 +277,11 @@ TEST(ThreadPoolPost, ThrowingPostedTaskReachesTheHandler) {
     pool.post([] { throw std::logic_error("posted failure"); });
     reported.wait();
     std::thread::id const worker = pool.submit([] { return std::this_thread::get_id(); }).result();
-    std::lock_guard lock(log.mu);
-    ASSERT_EQ(log.errors.size(), 1u);
-    EXPECT_EQ(message_of(log.errors[0]), "posted failure");
-    EXPECT_THROW(std::rethrow_exception(log.errors[0]), std::logic_error);
-    EXPECT_EQ(log.threads[0], worker);
+    auto const errors = log.errors();
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(message_of(errors[0]), "posted failure");
+    EXPECT_THROW(std::rethrow_exception(errors[0]), std::logic_error);
+    EXPECT_EQ(log.threads().at(0), worker);
 }
 
 // Without a handler, a posted task's exception is printed to stderr.
@@ -354,7 +329,7 @@ TEST(ThreadPoolPost, ThrowingDoneCallbackReachesThePoolHandler_W2) {
     EXPECT_EQ(f.result(), 1);
     pool.wait_idle();
     EXPECT_EQ(later_callback.load(), 1);
-    std::lock_guard lock(log.mu);
-    ASSERT_EQ(log.errors.size(), 1u);
-    EXPECT_EQ(message_of(log.errors[0]), "callback failed");
+    auto const errors = log.errors();
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(message_of(errors[0]), "callback failed");
 }
