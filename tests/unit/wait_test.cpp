@@ -26,6 +26,17 @@ using muster_test::sorted_results;
 using muster_test::test_error;
 using futures = std::vector<muster::future<int>>;
 
+/// Starts muster::wait(fs, how) on another thread; returns once that thread is about to call it.
+auto start_wait(futures fs, return_when how = return_when::all_completed) {
+    std::latch about_to_wait{1};
+    auto waiter = std::async(std::launch::async, [&about_to_wait, fs = std::move(fs), how] {
+        about_to_wait.count_down();  // the last use of the latch on this thread
+        return muster::wait(fs, how);
+    });
+    about_to_wait.wait();
+    return waiter;
+}
+
 // item 45: an empty input returns two empty sets at once, for every return_when
 TEST(Wait, EmptyInputReturnsEmptySets) {
     futures none;
@@ -69,12 +80,7 @@ TEST(Wait, AllCompletedWaitsForEveryFuture) {
     held_pool hp;
     futures fs;
     for (int i = 0; i < 5; ++i) fs.push_back(hp.submit([i] { return i; }));
-    std::latch about_to_wait{1};
-    auto waiter = std::async(std::launch::async, [&] {
-        about_to_wait.count_down();
-        return muster::wait(fs);
-    });
-    about_to_wait.wait();
+    auto waiter = start_wait(fs);
     hp.release();
     auto r = waiter.get();
     EXPECT_TRUE(r.not_done.empty());
@@ -106,12 +112,7 @@ TEST(Wait, FirstCompletedReturnsWhenOneCompletes) {
         second.wait();
         return 200;
     });
-    std::latch about_to_wait{1};
-    auto waiter = std::async(std::launch::async, [&] {
-        about_to_wait.count_down();
-        return muster::wait(futures{b, p}, return_when::first_completed);
-    });
-    about_to_wait.wait();
+    auto waiter = start_wait(futures{b, p}, return_when::first_completed);
     hp.release();  // b completes; p then runs and blocks on `second`
     auto r = waiter.get();
     ASSERT_EQ(r.done.size(), 1u);
@@ -153,12 +154,7 @@ TEST(Wait, FirstExceptionReturnsWhenOneFails) {
         fail_now.wait();
         throw test_error("first failure", 7);
     });
-    std::latch about_to_wait{1};
-    auto waiter = std::async(std::launch::async, [&] {
-        about_to_wait.count_down();
-        return muster::wait(futures{ok, pending, bad}, return_when::first_exception);
-    });
-    about_to_wait.wait();
+    auto waiter = start_wait(futures{ok, pending, bad}, return_when::first_exception);
     fail_now.open();
     auto r = waiter.get();  // the held worker keeps `pending` from finishing
     ASSERT_EQ(r.done.size(), 2u) << "done must hold the failure and the earlier success";
@@ -201,12 +197,7 @@ TEST(Wait, FirstExceptionWithoutFailuresBehavesLikeAllCompleted) {
         last.wait();
         return 2;
     });
-    std::latch about_to_wait{1};
-    auto waiter = std::async(std::launch::async, [&] {
-        about_to_wait.count_down();
-        return muster::wait(futures{a, b}, return_when::first_exception);
-    });
-    about_to_wait.wait();
+    auto waiter = start_wait(futures{a, b}, return_when::first_exception);
     hp.release();
     // Gives a wrong implementation the chance to return after `a` alone; `b` cannot finish yet.
     EXPECT_EQ(waiter.wait_for(20ms), std::future_status::timeout);
@@ -228,12 +219,7 @@ TEST(Wait, CancellationIsNotAnException) {
         return 2;
     });
     ASSERT_TRUE(cancelled.cancel());
-    std::latch about_to_wait{1};
-    auto waiter = std::async(std::launch::async, [&] {
-        about_to_wait.count_down();
-        return muster::wait(futures{cancelled, b}, return_when::first_exception);
-    });
-    about_to_wait.wait();
+    auto waiter = start_wait(futures{cancelled, b}, return_when::first_exception);
     hp.release();
     // Gives a wrong implementation the chance to return on the cancellation.
     EXPECT_EQ(waiter.wait_for(20ms), std::future_status::timeout);
@@ -333,12 +319,7 @@ TEST(Wait, CancelWakesABlockedFirstCompletedWait) {
     held_pool hp;
     auto p = hp.submit([] { return 1; });
     auto q = hp.submit([] { return 2; });
-    std::latch about_to_wait{1};
-    auto waiter = std::async(std::launch::async, [&] {
-        about_to_wait.count_down();
-        return muster::wait(futures{p, q}, return_when::first_completed);
-    });
-    about_to_wait.wait();
+    auto waiter = start_wait(futures{p, q}, return_when::first_completed);
     // Gives the waiter the chance to block first, so that the cancellation has to wake it.
     std::this_thread::sleep_for(20ms);
     ASSERT_TRUE(q.cancel());
@@ -353,12 +334,7 @@ TEST(Wait, CancelWakesABlockedFirstCompletedWait) {
 TEST(Wait, CancelCompletesABlockedAllCompletedWait) {
     held_pool hp;
     auto p = hp.submit([] { return 1; });
-    std::latch about_to_wait{1};
-    auto waiter = std::async(std::launch::async, [&] {
-        about_to_wait.count_down();
-        return muster::wait(futures{p});
-    });
-    about_to_wait.wait();
+    auto waiter = start_wait(futures{p});
     // Gives the waiter the chance to block first, so that the cancellation has to wake it.
     std::this_thread::sleep_for(20ms);
     ASSERT_TRUE(p.cancel());
