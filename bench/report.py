@@ -363,15 +363,11 @@ def console_tables(s):
         if not s.peers_for(w):
             continue
         out.append("\n## " + TITLES[w])
-        if w in ("W4", "W4n"):
-            (head, rows, notes), (thead, trows) = grain_tables(s, w)
-            out.append("efficiency = T_seq / (2 T_par), median (min - max)")
-            out.append(md_table(head, rows))
-            out.append("T_par ms, median (min - max)")
-            out.append(md_table(thead, trows))
-        else:
-            head, rows, notes = simple_table(s, w)
-            out.append(md_table(head, rows))
+        tables, notes = workload_tables(s, w)
+        for caption, table in tables:
+            if caption:
+                out.append(caption)
+            out.append(table)
         out += ["  note: " + n for n in notes]
         for reason, ps in s.unsupported(w).items():
             out.append("  not run: %s (%s)" % (", ".join(ps), reason))
@@ -391,6 +387,16 @@ def console_tables(s):
 def rx(r, threshold):
     """A ratio for the targets table: three decimals when it is within 2% of its threshold."""
     return ("%.3f" if abs(r / threshold - 1) < 0.02 else "%.2f") % r
+
+
+def workload_tables(s, w):
+    """The tables of workload w as [(caption or None, Markdown table)], and its notes."""
+    if w in ("W4", "W4n"):
+        (head, rows, notes), (thead, trows) = grain_tables(s, w)
+        return [("Efficiency T_seq / (2 T_par), median (min - max)", md_table(head, rows)),
+                ("T_par in ms, median (min - max)", md_table(thead, trows))], notes
+    head, rows, notes = simple_table(s, w)
+    return [(None, md_table(head, rows))], notes
 
 
 def best(s, w, m, peers, d):
@@ -722,15 +728,11 @@ def markdown(s, images):
             continue
         out.append("### " + TITLES[w] + "\n")
         out.append(DESCRIPTIONS[w] + "\n")
-        if w in ("W4", "W4n"):
-            (head, rows, notes), (thead, trows) = grain_tables(s, w)
-            out.append("Efficiency T_seq / (2 T_par), median (min - max):\n")
-            out.append(md_table(head, rows))
-            out.append("\nT_par in ms, median (min - max):\n")
-            out.append(md_table(thead, trows))
-        else:
-            head, rows, notes = simple_table(s, w)
-            out.append(md_table(head, rows))
+        tables, notes = workload_tables(s, w)
+        for i, (caption, table) in enumerate(tables):
+            if caption:
+                out.append(("\n" if i else "") + caption + ":\n")
+            out.append(table)
         out.append("")
         for n in notes:
             out.append("- " + n)
