@@ -213,7 +213,7 @@ private:
                 shut = shutdown_;
                 term = terminate_;
             }
-            // R6: the future is already cancelled (F7), so the error kill_worker completes the
+            // R6: the future is already cancelled (F7), so whatever kill_worker completes the
             // job with is dropped by try_complete; only the worker matters. A task that finished
             // before its stop request arrived has no busy worker any more: nothing is killed. The
             // reference taken by stop_remote_task keeps the block (and so its address) from
@@ -221,12 +221,7 @@ private:
             for (task_base* t : stops) {
                 for (auto& w : workers_)
                     if (w->state == wstate::busy && w->job && w->job->task == t)
-                        kill_worker(*w,
-                                    std::make_exception_ptr(cancelled_error(
-                                        "muster::process_pool: the task was cancelled while it "
-                                        "ran; its worker process (pid " + std::to_string(w->pid) +
-                                        ") was killed and replaced")),
-                                    false);
+                        kill_worker(*w, nullptr, false);
                 t->release();
             }
             if (term && !terminated_) {  // R9
