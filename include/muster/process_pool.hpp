@@ -65,6 +65,20 @@ struct remote_function {
 
 /// Construction options, used with designated initialisers:
 /// `muster::process_pool pool({.max_workers = 4, .task_timeout = 10s});`
+/// How a process_pool starts its worker processes.
+enum class process_start {
+    /// The pool spawns one fork server (this program, turned into a server by muster::init) when
+    /// it first needs a worker, and the server forks every worker. Fast (no exec or dynamic
+    /// loading per worker; about 0.2 ms), independent of the parent's memory size, and safe:
+    /// the server is single-threaded and has run nothing but static initialisation. Workers
+    /// are copies of that state: a value drawn at static initialisation (a random seed) is the
+    /// same in every worker, as is the address-space layout. Python's "forkserver".
+    fork_server,
+    /// posix_spawn of /proc/self/exe for every worker: each one loads and initialises the
+    /// program on its own (1-2 ms each, its own random seeds and ASLR layout). Python's "spawn".
+    spawn,
+};
+
 struct process_pool_options {
     /// Upper bound on live worker processes (>= 1).
     std::size_t max_workers = default_max_workers();
@@ -97,6 +111,9 @@ struct process_pool_options {
     std::chrono::milliseconds kill_grace = std::chrono::milliseconds(500);
     /// Largest frame accepted in either direction (argument or result payload plus a few bytes).
     std::size_t max_frame_size = std::size_t{64} << 20;
+    /// How workers start; see process_start. The fork server is one more process of the pool,
+    /// not counted in max_workers.
+    process_start start_method = process_start::fork_server;
 };
 
 /// Per-call options of submit_with / post_with.
@@ -211,8 +228,9 @@ class process_map_unordered_range;
 
 /// A pool of worker processes running registered functions: Python's ProcessPoolExecutor.
 ///
-/// Workers are this same program, started with posix_spawn of /proc/self/exe and turned into
-/// workers by muster::init(argc, argv), which main must call first. A task is a plain function
+/// Workers are this same program, turned into workers by muster::init(argc, argv), which main
+/// must call first: forked by the pool's fork server (itself started with posix_spawn of
+/// /proc/self/exe; the default) or each spawned that way (process_start). A task is a plain function
 /// known to every process: `pool.submit<&fn>(args...)`. Arguments and results travel as cereal
 /// binary archives; a user type adds a `serialize` member.
 ///
@@ -232,7 +250,7 @@ class process_map_unordered_range;
 /// this pool's done-callbacks (the last owner letting go there), it shuts down without waiting
 /// and the supervisor finishes the remaining work and the workers' exit on its own. Parent
 /// death: workers exit when their channel closes or, through PR_SET_PDEATHSIG, when the parent
-/// dies.
+/// (or the fork server, which dies with the parent) dies.
 class process_pool {
 public:
     /// Creates the pool and its supervisor thread; workers start lazily unless `lazy = false`.

@@ -138,4 +138,47 @@ bool valid_worker_frame(std::string_view body) noexcept {
     return d.ok() && d.at_end();
 }
 
+std::optional<std::string_view> single_frame(std::string_view message) noexcept {
+    if (message.size() <= header_size) return std::nullopt;
+    if (get_le(message.substr(0, header_size)) != message.size() - header_size) return std::nullopt;
+    return message.substr(header_size);
+}
+
+bool valid_server_frame(std::string_view body) noexcept {
+    decoder d(body);
+    switch (static_cast<kind>(d.u8())) {
+        case kind::forked:
+            d.u32();
+            break;
+        case kind::fork_failed:
+            d.str();
+            break;
+        case kind::exited:
+            d.u32();
+            d.u32();
+            break;
+        case kind::start_failed:
+            if (static_cast<start_failure>(d.u8()) != start_failure::no_init) return false;
+            d.str();
+            break;
+        default:
+            return false;
+    }
+    return d.ok() && d.at_end();
+}
+
+bool valid_server_request(std::string_view body) noexcept {
+    decoder d(body);
+    switch (static_cast<kind>(d.u8())) {
+        case kind::fork:
+            break;
+        case kind::release:
+            d.u32();
+            break;
+        default:
+            return false;
+    }
+    return d.ok() && d.at_end();
+}
+
 }  // namespace muster::detail::wire

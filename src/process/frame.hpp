@@ -26,6 +26,14 @@ enum class kind : std::uint8_t {
     ready = 10,         ///< u32 pid: the handshake answer, after the initializer ran
     result = 11,        ///< u64 job id, u8 outcome, then per outcome (see below)
     start_failed = 12,  ///< u8 start_failure, str message
+    // parent -> fork server: one message each on its SOCK_SEQPACKET channel (process_pool.md,
+    // "Fork server", Z-steps)
+    fork = 20,     ///< no fields; carries the new worker's channel end as SCM_RIGHTS
+    release = 21,  ///< u32 pid: the parent has collected this worker's exit; reap it
+    // fork server -> parent
+    forked = 25,       ///< u32 pid of the worker started for the oldest unanswered `fork`
+    fork_failed = 26,  ///< str message: the oldest unanswered `fork` failed
+    exited = 27,       ///< u32 pid, u32 wait status (as waitpid reports it)
 };
 
 /// outcome of a result frame: value -> bytes payload; exception -> str type, str message;
@@ -92,5 +100,16 @@ private:
 /// Validates a worker->parent frame body completely (kind known, fields present, nothing
 /// extra). The supervisor treats a body that fails this as a failure of the worker.
 bool valid_worker_frame(std::string_view body) noexcept;
+
+/// The body of a message that holds exactly one frame (the fork server's channel carries one
+/// frame per SOCK_SEQPACKET message), or nullopt.
+std::optional<std::string_view> single_frame(std::string_view message) noexcept;
+
+/// Validates a fork server->parent frame body: forked, fork_failed, exited, or the
+/// start_failed(no_init) frame of a server whose main did not call muster::init.
+bool valid_server_frame(std::string_view body) noexcept;
+
+/// Validates a parent->fork server frame body: fork or release.
+bool valid_server_request(std::string_view body) noexcept;
 
 }  // namespace muster::detail::wire

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <fcntl.h>
@@ -68,6 +69,11 @@ struct worker {
     std::size_t tasks_done = 0;
     bool hard_killed = false;
     bool was_starting = false;  // died before the handshake: a start failure (R8)
+    // Fork-server workers (Z-steps): the pid comes from the server's `forked` answer (or the
+    // worker's `ready`), the exit status from its `exited` report.
+    bool forked = false;
+    bool orphaned = false;    // its fork server died, so it dies too; nobody reports its exit
+    int pending_signal = 0;   // to send as soon as the pid is known
 
     explicit worker(std::size_t max_frame) : in(max_frame) {}
 };
@@ -260,6 +266,7 @@ private:
             }
             poll_once();
         }
+        close_server();
     }
 
     void spawn_as_needed(bool shut) {
@@ -291,20 +298,15 @@ private:
             }
     }
 
-    // R2: posix_spawn of /proc/self/exe with the marker in argv and the environment.
-    bool spawn() {
-        int sv[2];
-        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-            break_pool(std::string("muster::process_pool: socketpair failed: ") + std::strerror(errno));
-            return false;
-        }
-        int child_end = sv[1];
+    /// posix_spawn of /proc/self/exe as a worker or a fork server (`role`), with `child_end`
+    /// as its descriptor 3 and the marker in the environment. Returns the pid, or -1 with
+    /// posix_spawn's error in `err`. Closes `child_end`.
+    pid_t spawn_program(int child_end, const char* role, const std::string& argv0, int& err) {
         if (child_end == worker_channel_number) {  // dup2 onto itself would keep CLOEXEC
-            child_end = ::fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
-            ::close(sv[1]);
+            int const moved = ::fcntl(child_end, F_DUPFD_CLOEXEC, 10);
+            ::close(child_end);
+            child_end = moved;
         }
-        std::size_t const index = next_index_++;
-        std::string const name = opts_.name_prefix + "_" + std::to_string(index);
         std::string const marker = std::string(worker_env_var) + "=" +
                                    std::to_string(worker_channel_number) + ":" +
                                    std::to_string(::getpid()) + ":" +
@@ -315,8 +317,7 @@ private:
                 envp.push_back(*e);
         envp.push_back(const_cast<char*>(marker.c_str()));
         envp.push_back(nullptr);
-        char* argv[] = {const_cast<char*>(name.c_str()), const_cast<char*>(worker_argv_marker),
-                        nullptr};
+        char* argv[] = {const_cast<char*>(argv0.c_str()), const_cast<char*>(role), nullptr};
 
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);
@@ -329,23 +330,53 @@ private:
         sigaddset(&dfl, SIGTERM);
         sigaddset(&dfl, SIGINT);
         sigaddset(&dfl, SIGPIPE);
+        sigaddset(&dfl, SIGCHLD);
         posix_spawnattr_setsigmask(&attr, &none);
         posix_spawnattr_setsigdefault(&attr, &dfl);
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
         pid_t pid = -1;
-        int const rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, envp.data());
+        err = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, envp.data());
         posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&attr);
         ::close(child_end);
-        if (rc != 0) {
-            ::close(sv[0]);
-            break_pool("muster::process_pool: cannot start a worker process (posix_spawn of "
-                       "/proc/self/exe failed: " + std::string(std::strerror(rc)) + ")");
+        return err == 0 ? pid : -1;
+    }
+
+    // R2: start one worker: a fork request to the pool's fork server (Z1), or posix_spawn of
+    // /proc/self/exe (start_method spawn). The configuration frame is queued either way.
+    bool spawn() {
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+            break_pool(std::string("muster::process_pool: socketpair failed: ") + std::strerror(errno));
             return false;
         }
-        ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+        std::size_t const index = next_index_++;
+        std::string const name = opts_.name_prefix + "_" + std::to_string(index);
         auto w = std::make_unique<worker>(opts_.max_frame_size);
-        w->pid = pid;
+        if (opts_.start_method == process_start::fork_server) {
+            if (!ensure_server()) {
+                ::close(sv[0]);
+                ::close(sv[1]);
+                return false;
+            }
+            w->forked = true;
+            std::string f;
+            wire::encoder e(f, wire::kind::fork);
+            e.finish();
+            srv_out_.push_back({std::move(f), sv[1]});
+            srv_awaiting_.push_back(w.get());
+        } else {
+            int err = 0;
+            pid_t const pid = spawn_program(sv[1], worker_argv_marker, name, err);
+            if (pid < 0) {
+                ::close(sv[0]);
+                break_pool("muster::process_pool: cannot start a worker process (posix_spawn of "
+                           "/proc/self/exe failed: " + std::string(std::strerror(err)) + ")");
+                return false;
+            }
+            w->pid = pid;
+        }
+        ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
         w->fd = sv[0];
         w->index = index;
         w->deadline = clock::now() + opts_.start_timeout;
@@ -359,8 +390,189 @@ private:
         started_any_ = true;
         // Send the configuration now (the socket buffer takes it), not at the next poll: the
         // worker starts up while the next ones are spawned, instead of waiting for all of them.
-        flush(*workers_.back());
+        worker& added = *workers_.back();
+        flush_server();
+        flush(added);
         return true;
+    }
+
+    // ---- the fork server (Z-steps) -------------------------------------------------------------
+
+    /// Z1: the pool's fork server, spawned at the first worker start (and after it died).
+    bool ensure_server() {
+        if (srv_fd_ >= 0) return true;
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+            break_pool(std::string("muster::process_pool: socketpair failed: ") + std::strerror(errno));
+            return false;
+        }
+        int err = 0;
+        pid_t const pid = spawn_program(sv[1], fork_server_argv_marker, opts_.name_prefix + "_fs", err);
+        if (pid < 0) {
+            ::close(sv[0]);
+            break_pool("muster::process_pool: cannot start the pool's fork server (posix_spawn of "
+                       "/proc/self/exe failed: " + std::string(std::strerror(err)) + ")");
+            return false;
+        }
+        ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+        srv_fd_ = sv[0];
+        srv_pid_ = pid;
+        return true;
+    }
+
+    void flush_server() {
+        while (srv_fd_ >= 0 && !srv_out_.empty()) {
+            server_message& m = srv_out_.front();
+            iovec iov{m.frame.data(), m.frame.size()};
+            msghdr h{};
+            h.msg_iov = &iov;
+            h.msg_iovlen = 1;
+            alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))];
+            if (m.fd >= 0) {
+                h.msg_control = cbuf;
+                h.msg_controllen = sizeof cbuf;
+                cmsghdr* c = CMSG_FIRSTHDR(&h);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                std::memcpy(CMSG_DATA(c), &m.fd, sizeof(int));
+            }
+            ssize_t const n = ::sendmsg(srv_fd_, &h, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // POLLOUT resumes
+            if (n < 0) {
+                server_lost();
+                return;
+            }
+            if (m.fd >= 0) ::close(m.fd);  // the server has its copy
+            srv_out_.pop_front();
+        }
+    }
+
+    void send_release(pid_t pid) {
+        std::string f;
+        wire::encoder e(f, wire::kind::release);
+        e.u32(static_cast<std::uint32_t>(pid));
+        e.finish();
+        srv_out_.push_back({std::move(f), -1});
+        flush_server();
+    }
+
+    /// Sets the pid of the oldest worker whose fork request is unanswered (Z2).
+    void on_forked(pid_t pid) {
+        if (srv_awaiting_.empty()) return;
+        worker& w = *srv_awaiting_.front();
+        srv_awaiting_.pop_front();
+        w.pid = pid;
+        if (w.pending_signal) ::kill(pid, w.pending_signal);
+        w.pending_signal = 0;
+    }
+
+    void on_server_readable() {
+        for (;;) {
+            char buf[1024];
+            ssize_t const n = ::recv(srv_fd_, buf, sizeof buf, MSG_DONTWAIT);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            if (n <= 0) {
+                server_lost();
+                return;
+            }
+            auto const body = wire::single_frame(std::string_view(buf, static_cast<std::size_t>(n)));
+            if (!body || !wire::valid_server_frame(*body)) {
+                server_lost();
+                return;
+            }
+            wire::decoder d(*body);
+            switch (static_cast<wire::kind>(d.u8())) {
+                case wire::kind::forked:
+                    on_forked(static_cast<pid_t>(d.u32()));
+                    break;
+                case wire::kind::exited: {
+                    auto const pid = static_cast<pid_t>(d.u32());
+                    srv_exits_[pid] = static_cast<int>(d.u32());
+                    break;
+                }
+                case wire::kind::fork_failed: {
+                    std::string const why(d.str());
+                    if (!srv_awaiting_.empty()) {
+                        worker& w = *srv_awaiting_.front();
+                        srv_awaiting_.pop_front();
+                        w.orphaned = true;  // there is no process to wait for
+                        on_channel_closed(w);
+                    }
+                    break_pool("muster::process_pool: cannot start a worker process (the pool's "
+                               "fork server: " + why + ")");
+                    break;
+                }
+                default:  // start_failed: the server ran main without muster::init
+                    break_pool(no_init_message());
+                    server_lost();
+                    return;
+            }
+        }
+    }
+
+    /// Closes the server's channel and the worker channel ends that were waiting to be sent.
+    void close_server_channel() {
+        ::close(srv_fd_);
+        srv_fd_ = -1;
+        for (auto& m : srv_out_)
+            if (m.fd >= 0) ::close(m.fd);
+        srv_out_.clear();
+    }
+
+    /// The fork server's channel closed or broke: the server is dead (or is killed now), and so
+    /// are its workers, through PR_SET_PDEATHSIG; their exits are never reported, so they leave
+    /// `workers_` as lost once their channels close. The next worker start spawns a new server.
+    void server_lost() {
+        if (srv_fd_ < 0) return;
+        close_server_channel();
+        int status = 0;
+        pid_t r = ::waitpid(srv_pid_, &status, WNOHANG);
+        if (r == 0) {
+            ::kill(srv_pid_, SIGKILL);
+            do r = ::waitpid(srv_pid_, &status, 0);
+            while (r < 0 && errno == EINTR);
+        }
+        srv_pid_ = -1;
+        srv_exits_.clear();
+        srv_awaiting_.clear();
+        for (auto& w : workers_) {
+            if (!w->forked || w->orphaned) continue;
+            w->orphaned = true;
+            if (w->pid <= 0 && w->state != wstate::reaping) on_channel_closed(*w);
+        }
+        if (r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == worker_no_init_status)
+            break_pool(no_init_message());
+    }
+
+    /// Z5: at the end of the supervisor, the server sees end of file and exits.
+    void close_server() {
+        if (srv_fd_ < 0) return;
+        close_server_channel();
+        auto const until = clock::now() + opts_.kill_grace + ms(1000);
+        int status = 0;
+        for (;;) {
+            pid_t const r = ::waitpid(srv_pid_, &status, WNOHANG);
+            if (r != 0 && !(r < 0 && errno == EINTR)) break;
+            if (clock::now() >= until) {
+                ::kill(srv_pid_, SIGKILL);
+                while (::waitpid(srv_pid_, &status, 0) < 0 && errno == EINTR) {
+                }
+                break;
+            }
+            ::poll(nullptr, 0, 1);
+        }
+        srv_pid_ = -1;
+    }
+
+    /// Sends `sig` to worker `w`, now or as soon as its pid is known. An orphaned worker is not
+    /// signalled: its pid may already belong to another process.
+    void signal_worker(worker& w, int sig) {
+        if (w.orphaned) return;
+        if (w.pid > 0) ::kill(w.pid, sig);
+        else if (w.pending_signal != SIGKILL) w.pending_signal = sig;
     }
 
     // R3: hand queued jobs to idle workers; a job whose future was cancelled is dropped here, so
@@ -416,7 +628,7 @@ private:
                        {});
             w.job.reset();
         }
-        ::kill(w.pid, hard ? SIGKILL : SIGTERM);
+        signal_worker(w, hard ? SIGKILL : SIGTERM);
         w.hard_killed = hard;
         close_channel(w);
         w.state = wstate::reaping;
@@ -475,7 +687,7 @@ private:
                     break;
                 case wstate::reaping:
                     if (!w.hard_killed) {
-                        ::kill(w.pid, SIGKILL);
+                        signal_worker(w, SIGKILL);
                         w.hard_killed = true;
                     }
                     w.deadline = clock::time_point::max();
@@ -496,12 +708,27 @@ private:
                 continue;
             }
             int status = 0;
-            pid_t const r = ::waitpid(w.pid, &status, WNOHANG);
-            if (r == 0 || (r < 0 && errno == EINTR)) {
-                ++it;
-                continue;
+            pid_t r = -1;
+            if (!w.forked) {
+                r = ::waitpid(w.pid, &status, WNOHANG);
+                if (r == 0 || (r < 0 && errno == EINTR)) {
+                    ++it;
+                    continue;
+                }
+            } else if (!w.orphaned) {  // Z4: the fork server reports the exit
+                auto const e = w.pid > 0 ? srv_exits_.find(w.pid) : srv_exits_.end();
+                if (e == srv_exits_.end()) {
+                    ++it;
+                    continue;
+                }
+                status = e->second;
+                r = w.pid;
+                srv_exits_.erase(e);
+                send_release(w.pid);
             }
-            std::string const how = r > 0 ? describe_status(status) : "could not be waited for";
+            std::string const how = r > 0            ? describe_status(status)
+                                    : w.forked       ? "was lost with the pool's fork server, which died"
+                                                     : "could not be waited for";
             if (w.job) {
                 int const sig = r > 0 && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
                 int const code = r > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -616,12 +843,19 @@ private:
     bool on_frame(worker& w, const std::string& body) {
         wire::decoder d(body);
         switch (static_cast<wire::kind>(d.u8())) {
-            case wire::kind::ready:
+            case wire::kind::ready: {
                 if (w.state != wstate::starting) break;
+                auto const pid = static_cast<pid_t>(d.u32());
+                if (w.forked && w.pid <= 0 && !w.orphaned && pid > 0) {
+                    w.pid = pid;  // before the server's `forked` answer: the same pid
+                    if (w.pending_signal) ::kill(pid, w.pending_signal);
+                    w.pending_signal = 0;
+                }
                 w.state = wstate::idle;
                 w.deadline = clock::time_point::max();
                 start_failures_ = 0;
                 return true;
+            }
             case wire::kind::result: {
                 std::uint64_t const id = d.u64();
                 if (w.state != wstate::busy || id != w.job_id || !w.job) break;
@@ -673,13 +907,19 @@ private:
         std::vector<worker*> owners;
         fds.push_back({wake_fd_, POLLIN, 0});
         owners.push_back(nullptr);
+        // Z2/Z4: the fork server's answers and exit reports (second entry, when it runs).
+        bool const server = srv_fd_ >= 0;
+        if (server) {
+            fds.push_back({srv_fd_, static_cast<short>(POLLIN | (srv_out_.empty() ? 0 : POLLOUT)), 0});
+            owners.push_back(nullptr);
+        }
         auto next = clock::time_point::max();
         bool reaping = false;
         for (auto& wp : workers_) {
             worker& w = *wp;
             next = std::min(next, w.deadline);
             if (w.state == wstate::reaping) {
-                reaping = true;
+                reaping |= !w.forked;  // a forked worker's exit arrives as a message
                 continue;
             }
             if (w.fd < 0) continue;
@@ -700,7 +940,13 @@ private:
             std::uint64_t v;
             [[maybe_unused]] auto r = ::read(wake_fd_, &v, sizeof v);
         }
-        for (std::size_t i = 1; i < fds.size(); ++i) {
+        std::size_t first = 1;
+        if (server) {
+            first = 2;
+            if (fds[1].revents & POLLOUT) flush_server();
+            if (srv_fd_ >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) on_server_readable();
+        }
+        for (std::size_t i = first; i < fds.size(); ++i) {
             worker& w = *owners[i];
             if (w.fd < 0 || w.state == wstate::reaping) continue;
             if (fds[i].revents & POLLOUT) flush(w);
@@ -730,6 +976,17 @@ private:
     std::size_t start_failures_ = 0;  // consecutive workers that died before `ready`
     bool started_any_ = false;
     bool terminated_ = false;
+
+    // The fork server (Z-steps), supervisor thread only.
+    struct server_message {
+        std::string frame;
+        int fd = -1;  // a worker's channel end, passed with the message and then closed here
+    };
+    pid_t srv_pid_ = -1;
+    int srv_fd_ = -1;                       // SOCK_SEQPACKET, non-blocking; -1: no server
+    std::deque<server_message> srv_out_;    // not yet sent (the socket was full)
+    std::deque<worker*> srv_awaiting_;      // fork requests in order, not yet answered
+    std::unordered_map<pid_t, int> srv_exits_;  // reported exits not yet collected by reap()
 };
 
 std::shared_ptr<process_core> make_process_core(process_pool_options options) {

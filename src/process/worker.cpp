@@ -2,6 +2,7 @@
 // worker, muster::init, the worker loop and the process-wide table of task functions.
 // Protocol: docs/design/process_pool.md.
 #include <cerrno>
+#include <fcntl.h>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -13,10 +14,15 @@
 #include <typeinfo>
 #include <unordered_map>
 
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 #include "muster/detail/remote_call.hpp"
 #include "muster/init.hpp"
@@ -206,6 +212,8 @@ void run_task(channel& ch, std::uint64_t id, std::string_view fn, std::string_vi
 }
 
 [[noreturn]] void worker_main() {
+    // Processes a task starts must not hold the channel open after this worker dies.
+    ::fcntl(g_channel, F_SETFD, FD_CLOEXEC);
     channel ch(g_channel);
     // Configuration first (docs/design/process_pool.md, step K2).
     std::string const cfg = ch.next();
@@ -282,6 +290,153 @@ void run_task(channel& ch, std::uint64_t id, std::string_view fn, std::string_vi
     }
 }
 
+
+// ---- the fork server (docs/design/process_pool.md, "Fork server", steps Z1-Z5) ----------------
+
+/// Sends one frame as one SOCK_SEQPACKET message; the parent is gone if that fails.
+void server_send(int ctl, const std::string& frame) {
+    for (;;) {
+        if (::send(ctl, frame.data(), frame.size(), MSG_NOSIGNAL) >= 0) return;
+        if (errno != EINTR) ::_exit(0);
+    }
+}
+
+/// The wait status waitpid would report, rebuilt from waitid's siginfo (Linux encoding).
+int wait_status_of(const siginfo_t& info) {
+    switch (info.si_code) {
+        case CLD_EXITED:
+            return (info.si_status & 0xff) << 8;
+        case CLD_DUMPED:
+            return (info.si_status & 0x7f) | 0x80;
+        default:  // CLD_KILLED
+            return info.si_status & 0x7f;
+    }
+}
+
+/// Z3, in the child of fork(): turn into a worker on `channel_fd`.
+[[noreturn]] void become_forked_worker(int channel_fd, int ctl, int sig_fd, const sigset_t& mask,
+                                       pid_t server) {
+    ::close(sig_fd);
+    ::dup2(channel_fd, worker_channel_number);  // also closes the server's channel if it was there
+    ::close(channel_fd);
+    if (ctl != worker_channel_number) ::close(ctl);
+    g_channel = worker_channel_number;
+    ::sigprocmask(SIG_SETMASK, &mask, nullptr);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != server) ::_exit(1);  // the server died before PDEATHSIG was set
+    worker_main();
+}
+
+/// A pool's fork server: a process of this program that reached muster::init and does nothing
+/// else, so forking it is cheap (no exec, no dynamic loading, a small address space) and does
+/// not depend on the parent's size. Single-threaded, so fork is safe. Workers are its children:
+/// it reports their exits to the parent, and keeps each one a zombie (waitid WNOWAIT) until the
+/// parent releases it, so a pid the parent signals is never reused meanwhile (Z4).
+[[noreturn]] void fork_server_main(const char* name) {
+    int const ctl = g_channel;
+    ::fcntl(ctl, F_SETFD, FD_CLOEXEC);
+    if (name) ::prctl(PR_SET_NAME, name);
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    ::sigprocmask(SIG_BLOCK, &chld, &old);
+    int const sig_fd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sig_fd < 0) {
+        std::string f;
+        wire::encoder e(f, wire::kind::fork_failed);
+        e.str(std::string("signalfd failed in the fork server: ") + std::strerror(errno));
+        e.finish();
+        server_send(ctl, f);
+        ::_exit(4);
+    }
+    pid_t const self = ::getpid();
+    std::vector<pid_t> running;   // forked, exit not reported
+    std::vector<pid_t> reported;  // exit reported, kept as a zombie until released
+    for (;;) {
+        pollfd fds[2] = {{ctl, POLLIN, 0}, {sig_fd, POLLIN, 0}};
+        if (::poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            ::_exit(4);
+        }
+        if (fds[1].revents & POLLIN) {  // Z4: report exits, keep the zombies
+            signalfd_siginfo drained;
+            while (::read(sig_fd, &drained, sizeof drained) == sizeof drained) {
+            }
+            for (auto it = running.begin(); it != running.end();) {
+                siginfo_t info{};
+                if (::waitid(P_PID, static_cast<id_t>(*it), &info, WEXITED | WNOHANG | WNOWAIT) ==
+                        0 &&
+                    info.si_pid == *it) {
+                    std::string f;
+                    wire::encoder e(f, wire::kind::exited);
+                    e.u32(static_cast<std::uint32_t>(*it))
+                        .u32(static_cast<std::uint32_t>(wait_status_of(info)));
+                    e.finish();
+                    server_send(ctl, f);
+                    reported.push_back(*it);
+                    it = running.erase(it);
+                } else {
+                    ++it;
+                }
+            }
+        }
+        if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        char buf[64];
+        alignas(cmsghdr) char cbuf[CMSG_SPACE(4 * sizeof(int))];
+        iovec iov{buf, sizeof buf};
+        msghdr m{};
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        m.msg_control = cbuf;
+        m.msg_controllen = sizeof cbuf;
+        ssize_t const n = ::recvmsg(ctl, &m, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) ::_exit(0);  // Z5: the parent closed the channel (or died)
+        std::vector<int> fds_in;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+            std::size_t const k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (std::size_t i = 0; i < k; ++i) {
+                int fd;
+                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                fds_in.push_back(fd);
+            }
+        }
+        auto const body = wire::single_frame(std::string_view(buf, static_cast<std::size_t>(n)));
+        bool const truncated = (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+        if (truncated || !body || !wire::valid_server_request(*body)) ::_exit(2);
+        wire::decoder d(*body);
+        if (static_cast<wire::kind>(d.u8()) == wire::kind::release) {
+            auto const pid = static_cast<pid_t>(d.u32());
+            for (int fd : fds_in) ::close(fd);
+            for (auto it = reported.begin(); it != reported.end(); ++it)
+                if (*it == pid) {
+                    ::waitpid(pid, nullptr, 0);  // a zombie: returns at once
+                    reported.erase(it);
+                    break;
+                }
+            continue;
+        }
+        // Z2: fork one worker for the channel end that came with the request.
+        if (fds_in.size() != 1) ::_exit(2);
+        pid_t const pid = ::fork();
+        if (pid == 0) become_forked_worker(fds_in[0], ctl, sig_fd, old, self);
+        ::close(fds_in[0]);
+        std::string f;
+        if (pid < 0) {
+            wire::encoder e(f, wire::kind::fork_failed);
+            e.str(std::string("fork failed: ") + std::strerror(errno));
+            e.finish();
+        } else {
+            running.push_back(pid);
+            wire::encoder e(f, wire::kind::forked);
+            e.u32(static_cast<std::uint32_t>(pid));
+            e.finish();
+        }
+        server_send(ctl, f);
+    }
+}
+
 }  // namespace
 
 bool register_remote_function(std::string_view name, remote_invoker invoker) {
@@ -328,7 +483,10 @@ namespace muster {
 void init(int argc, char** argv) {
     using namespace detail;
     if (g_channel < 0) return;
-    if (argc < 2 || !argv || !argv[1] || std::strcmp(argv[1], worker_argv_marker) != 0) {
+    bool const server = argc >= 2 && argv && argv[1] &&
+                        std::strcmp(argv[1], fork_server_argv_marker) == 0;
+    if (!server &&
+        (argc < 2 || !argv || !argv[1] || std::strcmp(argv[1], worker_argv_marker) != 0)) {
         // The environment marked this process as a worker, but argv did not: it was not
         // started by a pool (the variable leaked into an unrelated program). Run normally.
         g_channel = -1;
@@ -341,6 +499,7 @@ void init(int argc, char** argv) {
     itimerval off{};
     ::setitimer(ITIMER_REAL, &off, nullptr);
     ::signal(SIGALRM, SIG_DFL);
+    if (server) fork_server_main(argv[0]);
     worker_main();
 }
 

@@ -147,10 +147,10 @@ private:
     muster_test::process_gate gate_;
 };
 
-/// process_pool with `Workers` workers, each replaced after `MaxTasksPerChild` tasks (0: never).
-/// A task's exception reaches the parent as remote_error, whose what() is the remote type name
-/// and the remote what().
-template <std::size_t Workers, std::size_t MaxTasksPerChild>
+/// process_pool with `Workers` workers, each replaced after `MaxTasksPerChild` tasks (0: never),
+/// started by `Start`. A task's exception reaches the parent as remote_error, whose what() is
+/// the remote type name and the remote what().
+template <std::size_t Workers, std::size_t MaxTasksPerChild, muster::process_start Start>
 struct process_pool_traits {
     using executor = muster::process_pool;
     using task_error = muster::remote_error;
@@ -158,7 +158,7 @@ struct process_pool_traits {
 
     static std::unique_ptr<executor> make() {
         return std::make_unique<executor>(muster::process_pool_options{
-            .max_workers = Workers, .max_tasks_per_child = MaxTasksPerChild});
+            .max_workers = Workers, .max_tasks_per_child = MaxTasksPerChild, .start_method = Start});
     }
     static muster::future<int> square(executor& ex, int x) { return ex.submit<&square_task>(x); }
     static muster::future<int> fail(executor& ex, int code) { return ex.submit<&fail_task>(code); }
@@ -171,11 +171,11 @@ struct process_pool_traits {
     using hold = worker_hold<executor, process_gate_holder, Workers>;
 };
 
-struct process_pool_2 : process_pool_traits<2, 0> {
+struct process_pool_2 : process_pool_traits<2, 0, muster::process_start::fork_server> {
     static constexpr const char* name = "process_pool_2_workers";
 };
-struct process_pool_1_recycled : process_pool_traits<1, 3> {
-    static constexpr const char* name = "process_pool_1_worker_3_tasks_per_child";
+struct process_pool_1_recycled : process_pool_traits<1, 3, muster::process_start::spawn> {
+    static constexpr const char* name = "process_pool_1_spawned_worker_3_tasks_per_child";
 };
 
 // ---- the suite ---------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // libFuzzer target: the process pool's frame decoder, fed arbitrary bytes as if a worker sent
-// them. It must never read out of bounds, loop forever or crash; a bad stream is "malformed".
+// them, and the same bytes as one message of a fork server's channel (either direction). It must
+// never read out of bounds, loop forever or crash; a bad stream is "malformed".
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -10,6 +11,19 @@ using namespace muster::detail::wire;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
+    // One SOCK_SEQPACKET message of the fork server's channel: the whole input.
+    std::string_view const message(reinterpret_cast<const char*>(data), size);
+    if (auto const one = single_frame(message)) {
+        if (one->size() + header_size != size) __builtin_trap();
+        for (bool ok : {valid_server_frame(*one), valid_server_request(*one)}) {
+            if (!ok) continue;
+            decoder d(*one);
+            d.u8();
+            d.u32();
+            (void)d.rest();
+            if (!d.ok() && one->size() > 5) __builtin_trap();
+        }
+    }
     // The first byte picks the frame limit and how the stream is split into reads.
     std::size_t const limit = std::size_t{1} << (data[0] % 20);
     std::size_t const step = 1 + data[0] / 20;

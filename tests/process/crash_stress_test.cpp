@@ -14,7 +14,9 @@
 using namespace std::chrono_literals;
 using namespace ptest;
 
-TEST(ProcessPoolStress, CrashInjection) {
+class ProcessPoolStress : public ::testing::TestWithParam<muster::process_start> {};
+
+TEST_P(ProcessPoolStress, CrashInjection) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     int const failures = 50 * stress_scale();
 #else
@@ -26,7 +28,8 @@ TEST(ProcessPoolStress, CrashInjection) {
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
                                    .memory_limit = std::size_t{1} << 30,
 #endif
-                                   .kill_grace = 50ms});
+                                   .kill_grace = 50ms,
+                                   .start_method = GetParam()});
         struct item {
             int kind;  // -1 normal, else crash(kind)
             int arg;
@@ -83,3 +86,8 @@ TEST(ProcessPoolStress, CrashInjection) {
     }
     EXPECT_EQ(child_count(), 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(StartMethods, ProcessPoolStress,
+                         ::testing::Values(muster::process_start::fork_server,
+                                           muster::process_start::spawn),
+                         ::testing::PrintToStringParamName());

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "process_gate.hpp"
 #include "tasks.hpp"
 
 using namespace std::chrono_literals;
@@ -241,6 +242,113 @@ TEST_F(ProcessPool, KillWorkerFromOutsideWhileIdle) {
     std::this_thread::sleep_for(50ms);
     int const again = pool.submit<&my_pid>().result();
     EXPECT_NE(again, pid);
+}
+
+// Both start methods: workers killed from outside, timeouts and recycling behave the same, and
+// workers are where each method puts them (children of one fork server, or of this process).
+class ProcessPoolStart : public testing::TestWithParam<muster::process_start> {
+protected:
+    void TearDown() override { EXPECT_EQ(wait_children(0, 5s), 0u) << "processes left"; }
+    bool forked() const { return GetParam() == muster::process_start::fork_server; }
+};
+
+TEST_P(ProcessPoolStart, WorkersAreChildrenOfTheServerOrOfThisProcess) {
+    muster::process_pool pool({.max_workers = 2, .start_method = GetParam()});
+    muster_test::process_gate gate;
+    auto a = pool.submit<&muster_test::gated_task>(gate.dir(), false);
+    auto b = pool.submit<&muster_test::gated_task>(gate.dir(), false);
+    std::vector<int> const pids = gate.wait_started(2);
+    ASSERT_EQ(pids.size(), 2u);
+    pid_t const p0 = muster_test::parent_pid(pids[0]), p1 = muster_test::parent_pid(pids[1]);
+    if (forked()) {
+        EXPECT_EQ(p0, p1);  // one server forks every worker
+        EXPECT_EQ(muster_test::parent_pid(p0), ::getpid());
+        EXPECT_EQ(child_count(), 1u);
+    } else {
+        EXPECT_EQ(p0, ::getpid());
+        EXPECT_EQ(p1, ::getpid());
+        EXPECT_EQ(child_count(), 2u);
+    }
+    EXPECT_EQ(worker_count(), 2u);
+    gate.release();
+    a.result();
+    b.result();
+}
+
+TEST_P(ProcessPoolStart, KilledWorkersAreReplaced) {
+    muster::process_pool pool({.max_workers = 1, .start_method = GetParam()});
+    int const idle = pool.submit<&my_pid>().result();
+    ASSERT_EQ(::kill(idle, SIGKILL), 0);
+    // Once the process is reaped (by the pool, or by the fork server when the pool released
+    // it), the pool knows it is gone and does not hand it the next task.
+    while (muster_test::parent_pid(idle) != -1) std::this_thread::sleep_for(1ms);
+    muster_test::process_gate gate;
+    auto f = pool.submit<&muster_test::gated_task>(gate.dir(), true);
+    std::vector<int> const busy = gate.wait_started(1);
+    ASSERT_EQ(busy.size(), 1u);
+    EXPECT_NE(busy[0], idle);
+    ASSERT_EQ(::kill(busy[0], SIGKILL), 0);
+    try {
+        f.result();
+        FAIL() << "the task of a killed worker returned";
+    } catch (const muster::worker_lost_error& e) {
+        EXPECT_EQ(e.signal(), SIGKILL) << e.what();
+        EXPECT_NE(std::string(e.what()).find("SIGKILL"), std::string::npos) << e.what();
+    }
+    int const after = pool.submit<&my_pid>().result();
+    EXPECT_NE(after, busy[0]);
+}
+
+TEST_P(ProcessPoolStart, TimeoutAndRecyclingReplaceWorkers) {
+    muster::process_pool pool({.max_workers = 1, .max_tasks_per_child = 2,
+                               .kill_grace = 50ms, .start_method = GetParam()});
+    std::set<int> pids;
+    for (int i = 0; i < 6; ++i) pids.insert(pool.submit<&my_pid>().result());
+    EXPECT_EQ(pids.size(), 3u);
+    EXPECT_THROW(pool.submit_with<&sleep_ms>({.timeout = 50ms}, 10000).result(),
+                 muster::timeout_error);
+    EXPECT_EQ(pool.submit<&add>(1, 2).result(), 3);
+}
+
+TEST_P(ProcessPoolStart, TerminateKillsBusyWorkers) {
+    muster::process_pool pool({.max_workers = 2, .start_method = GetParam()});
+    auto a = pool.submit<&sleep_ms>(10000);
+    auto b = pool.submit<&sleep_ms>(10000);
+    while (!a.running() || !b.running()) std::this_thread::sleep_for(1ms);
+    pool.terminate();
+    EXPECT_THROW(a.result(), muster::worker_lost_error);
+    EXPECT_THROW(b.result(), muster::worker_lost_error);
+    EXPECT_EQ(child_count(), 0u);  // terminate() waits for the workers (and the server)
+}
+
+INSTANTIATE_TEST_SUITE_P(StartMethods, ProcessPoolStart,
+                         testing::Values(muster::process_start::fork_server,
+                                         muster::process_start::spawn),
+                         testing::PrintToStringParamName());
+
+// The fork server killed from outside: its workers die with it (PR_SET_PDEATHSIG), a running
+// task fails with worker_lost_error saying so, and the pool starts a new server and goes on.
+TEST_F(ProcessPool, KilledForkServerIsReplaced) {
+    muster::process_pool pool({.max_workers = 2});
+    int const first = pool.submit<&my_pid>().result();
+    pid_t const server = muster_test::parent_pid(first);
+    ASSERT_GT(server, 0);
+    ASSERT_EQ(muster_test::parent_pid(server), ::getpid());
+    auto f = pool.submit<&sleep_ms>(10000);
+    while (!f.running()) std::this_thread::sleep_for(1ms);
+    ASSERT_EQ(::kill(server, SIGKILL), 0);
+    try {
+        f.result();
+        FAIL() << "the task outlived its fork server";
+    } catch (const muster::worker_lost_error& e) {
+        EXPECT_NE(std::string(e.what()).find("fork server"), std::string::npos) << e.what();
+    }
+    int const after = pool.submit<&my_pid>().result();
+    EXPECT_NE(after, first);
+    pid_t const new_server = muster_test::parent_pid(after);
+    EXPECT_NE(new_server, server);
+    EXPECT_EQ(muster_test::parent_pid(new_server), ::getpid());
+    EXPECT_EQ(pool.submit<&add>(2, 2).result(), 4);
 }
 
 TEST_F(ProcessPool, MalformedFramesFailOnlyThatTask) {
@@ -581,8 +689,8 @@ TEST_F(ProcessPool, InvalidOptions) {
 
 TEST_F(ProcessPool, EagerStartAndMinWorkers) {
     muster::process_pool pool({.max_workers = 2, .lazy = false});
-    for (int i = 0; i < 500 && child_count() < 2; ++i) std::this_thread::sleep_for(1ms);
-    EXPECT_EQ(child_count(), 2u);
+    for (int i = 0; i < 500 && worker_count() < 2; ++i) std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(worker_count(), 2u);
     EXPECT_EQ(pool.submit<&add>(1, 2).result(), 3);
 }
 

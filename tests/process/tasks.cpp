@@ -75,17 +75,34 @@ int sleep_ms(int ms) {
 }
 void failing_initializer() { throw std::runtime_error("no database"); }
 
-std::size_t child_count() {
-    std::size_t n = 0;
-    DIR* d = ::opendir("/proc/self/task");
-    if (!d) return 0;
+namespace {
+/// The children of process `pid` ("self" for this one), from every thread's children list.
+std::vector<std::string> children_of(const std::string& pid) {
+    std::vector<std::string> out;
+    std::string const dir = "/proc/" + pid + "/task";
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return out;
     while (dirent* e = ::readdir(d)) {
         if (e->d_name[0] == '.') continue;
-        std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/children");
-        std::string pid;
-        while (f >> pid) ++n;
+        std::ifstream f(dir + "/" + e->d_name + "/children");
+        for (std::string c; f >> c;) out.push_back(c);
     }
     ::closedir(d);
+    return out;
+}
+}  // namespace
+
+std::size_t child_count() { return children_of("self").size(); }
+
+std::size_t worker_count() {
+    std::size_t n = 0;
+    for (const std::string& c : children_of("self")) {
+        std::ifstream f("/proc/" + c + "/cmdline");
+        std::string argv0, argv1;
+        std::getline(f, argv0, '\0');
+        std::getline(f, argv1, '\0');
+        n += argv1 == "--muster-fork-server" ? children_of(c).size() : 1;
+    }
     return n;
 }
 

@@ -3,10 +3,15 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <ostream>
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 #include <muster/process_pool.hpp>
+
+#include "process_info.hpp"
 
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
@@ -44,6 +49,9 @@ void failing_initializer();
 
 /// Number of child processes of this process (all threads), from /proc.
 std::size_t child_count();
+/// Number of worker processes of this process's pools: spawned workers are children, forked
+/// ones are children of a fork server (a child whose argv[1] is --muster-fork-server).
+std::size_t worker_count();
 /// Waits up to `within` for the child count to fall to `n`; returns the last count.
 std::size_t wait_children(std::size_t n, std::chrono::milliseconds within);
 /// Whether a worker that raised SIGSEGV is reported as such: under AddressSanitizer or

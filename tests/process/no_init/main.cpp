@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <muster/process_pool.hpp>
 
+#include "process_info.hpp"
+
 #include <chrono>
 #include <string>
 
@@ -10,9 +12,13 @@ namespace {
 int add(int a, int b) { return a + b; }
 }  // namespace
 
-TEST(ProcessPoolNoInit, SubmitReportsMissingInit) {
+class ProcessPoolNoInit : public testing::TestWithParam<muster::process_start> {};
+
+// With the fork server, the server is the process that runs main without init; with spawn, the
+// worker is.
+TEST_P(ProcessPoolNoInit, SubmitReportsMissingInit) {
     auto const t0 = std::chrono::steady_clock::now();
-    muster::process_pool pool({.max_workers = 1});
+    muster::process_pool pool({.max_workers = 1, .start_method = GetParam()});
     auto f = pool.submit<&add>(1, 2);
     try {
         f.result();
@@ -23,6 +29,11 @@ TEST(ProcessPoolNoInit, SubmitReportsMissingInit) {
     EXPECT_THROW((void)pool.submit<&add>(1, 2), muster::broken_pool);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
+
+INSTANTIATE_TEST_SUITE_P(StartMethods, ProcessPoolNoInit,
+                         testing::Values(muster::process_start::fork_server,
+                                         muster::process_start::spawn),
+                         testing::PrintToStringParamName());
 
 int main(int argc, char** argv) {
     testing::InitGoogleTest(&argc, argv);

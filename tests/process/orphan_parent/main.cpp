@@ -1,7 +1,7 @@
 // The program that tests/process/orphan_test.cpp kills: it runs a process pool of four workers,
 // keeps two of them busy in tasks that never end and lets the other two go idle, writes the
 // four worker pids to the descriptor named by argv[1] (as text, then closes it), and waits to be
-// killed.
+// killed. argv[2] is the start method: fork_server or spawn.
 #include <cereal/types/string.hpp>
 #include <cstddef>
 #include <cstdlib>
@@ -16,14 +16,16 @@
 
 int main(int argc, char** argv) {
     muster::init(argc, argv);
-    if (argc != 2) return 2;
+    if (argc != 3) return 2;
     int const report = std::atoi(argv[1]);
+    auto const method = std::string(argv[2]) == "spawn" ? muster::process_start::spawn
+                                                         : muster::process_start::fork_server;
     // The workers must not hold the report pipe: the test reads it to end of file.
     if (::fcntl(report, F_SETFD, FD_CLOEXEC) != 0) return 2;
 
     constexpr std::size_t workers = 4;
     constexpr std::size_t busy = 2;
-    muster::process_pool pool({.max_workers = workers});
+    muster::process_pool pool({.max_workers = workers, .start_method = method});
     muster_test::process_gate gate;
     std::vector<muster::future<int>> held;
     // Every worker runs one of these at the same time, so each task has a worker of its own.
