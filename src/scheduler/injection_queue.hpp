@@ -2,7 +2,8 @@
 // docs/design/scheduler.md, "Injection".
 //
 // A mutex-protected intrusive list (the link lives in the task block, so pushing allocates
-// nothing). Workers take a batch at a time into their own deque, so the lock is taken about once
+// nothing). The mutex is a spin_mutex: the critical sections are a few pointer writes, and one
+// producer against the workers' batch pops would otherwise sleep and wake in the kernel. Workers take a batch at a time into their own deque, so the lock is taken about once
 // per batch on the consumer side. size_ mirrors the length for lock-free emptiness checks.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <mutex>
 
 #include "muster/detail/task.hpp"
+#include "muster/detail/spin_mutex.hpp"
 
 namespace muster::detail {
 
@@ -99,7 +101,7 @@ public:
 
 private:
     enum state_t { open, closed_state, broken_state };
-    mutable std::mutex mu_;
+    mutable spin_mutex mu_;
     task_base* head_ = nullptr;  // guarded by mu_
     task_base* tail_ = nullptr;  // guarded by mu_
     state_t state_ = open;       // guarded by mu_

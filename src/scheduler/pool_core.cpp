@@ -13,13 +13,6 @@ namespace {
 /// The worker running on this thread (of whichever pool), or nullptr.
 thread_local worker* tls_worker = nullptr;
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-}
 
 /// Completion hook that hands a park token to a parked thread when its task completes
 /// (docs/design/sleep.md, H3). `fired` is the hook's last access to itself, so the waiter may
@@ -415,7 +408,7 @@ task_base* pool_core::search(worker& w) {
             return t;
         }
         if (i % 64 == 0 && clock::now() >= deadline) break;
-        cpu_relax();
+        spin_pause();
     }
     searching_.store(0, std::memory_order_seq_cst);
     // S3c: it did not; spin less next time, down to not at all. park() turns the full window
@@ -494,6 +487,25 @@ void pool_core::notify_quiescence_locked() {
     }
 }
 
+/// S5a: sleeps on a worker's park word. The CAS 0 -> 2 announces the sleep; it fails when a
+/// token (1) is already there, and the worker then never enters the kernel. notify_work's
+/// exchange and this CAS are read-modify-writes of the same word, so one of them sees the other:
+/// either the waker sees 2 and unparks, or the CAS sees 1 and does not sleep. Afterwards 2 goes
+/// back to 0 by CAS, so that a re-park after a spurious return or a timeout starts over; a token
+/// stored meanwhile makes that CAS fail and stays (relaxed: the caller reads the token with an
+/// acquire load). Returns park()'s result: false when the deadline passed.
+static bool sleep_on_token(std::atomic<std::uint32_t>& word, deadline_t deadline) noexcept {
+    std::uint32_t expected = 0;
+    // acquire on failure: the token's release store or exchange happens-before what follows.
+    if (!word.compare_exchange_strong(expected, 2, std::memory_order_acquire,
+                                      std::memory_order_acquire))
+        return true;
+    bool const in_time = detail::park(word, 2, deadline);
+    expected = 2;
+    word.compare_exchange_strong(expected, 0, std::memory_order_relaxed, std::memory_order_relaxed);
+    return in_time;
+}
+
 void pool_core::notify_work(bool even_if_searching) {
     // S2: the task was published with a seq_cst store (the deque's bottom_ or the injection
     // queue's size_); these seq_cst loads follow it in the single total order. A worker that
@@ -503,6 +515,7 @@ void pool_core::notify_work(bool even_if_searching) {
         return;  // the searcher will find it
     if (idle_count_.load(std::memory_order_seq_cst) != 0) {
         worker* w = nullptr;
+        std::uint32_t was = 0;
         {
             std::lock_guard lock(mu_);
             if (!idle_.empty()) {
@@ -512,14 +525,16 @@ void pool_core::notify_work(bool even_if_searching) {
                 idle_count_.store(static_cast<std::uint32_t>(idle_.size()),
                                   std::memory_order_seq_cst);
                 // S4b: the token is stored under mu_, so it cannot land after the worker
-                // registers again (registration resets it under mu_).
-                w->park_word.store(1, std::memory_order_release);
+                // registers again (registration resets it under mu_). acq_rel: release for the
+                // token; the old value says whether the worker is asleep in the kernel (S5a).
+                was = w->park_word.exchange(1, std::memory_order_acq_rel);
             }
         }
         if (w) {
-            // One sleeper per submission. A stale unpark is only a spurious wake-up. Worker
-            // objects live as long as the pool.
-            unpark_one(w->park_word);
+            // One sleeper per submission, and a system call only for a worker that is asleep:
+            // one chosen between registering and sleeping sees the token in its S5a CAS. A
+            // stale unpark is only a spurious wake-up. Worker objects live as long as the pool.
+            if (was == 2) unpark_one(w->park_word);
             return;
         }
     }
@@ -631,7 +646,7 @@ pool_core::park_outcome pool_core::park(worker& w, task_base*& found) {
     for (;;) {
         deadline_t deadline;
         if (may_time_out) deadline = deadline_after(opts_.keep_alive);
-        bool const in_time = detail::park(w.park_word, 0, deadline);
+        bool const in_time = sleep_on_token(w.park_word, deadline);
         // acquire: pairs with the waker's release store of the token.
         if (w.park_word.load(std::memory_order_acquire) == 1) {
             // S3c: woken within an eighth of the spin window: a spin that short would have
@@ -723,7 +738,7 @@ bool pool_core::help_wait(worker& w, wait_target& target, deadline_t deadline) {
             continue;
         }
         if (++idle_rounds < 64) {  // H2: the awaited work may be about to finish elsewhere
-            cpu_relax();
+            spin_pause();
             continue;
         }
         idle_rounds = 0;
@@ -738,7 +753,7 @@ bool pool_core::help_wait(worker& w, wait_target& target, deadline_t deadline) {
             return true;
         }
         task_base* t = find_task(w);
-        if (!t && !target.ready()) detail::park(w.park_word, 0, deadline);
+        if (!t && !target.ready()) sleep_on_token(w.park_word, deadline);
         bool const chosen = leave_idle(w);
         target.disarm(&w.park_word);
         if (t) {
@@ -777,7 +792,7 @@ void pool_core::wait_idle() {
             register_idle_locked(*w);
         }
         task_base* t = find_task(*w);
-        if (!t) detail::park(w->park_word, 0, std::nullopt);
+        if (!t) sleep_on_token(w->park_word, std::nullopt);
         {
             std::lock_guard lock(mu_);
             --idle_helpers_;

@@ -30,9 +30,12 @@ struct alignas(64) worker {
     std::size_t slot = 0;
     work_stealing_deque deque;
 
-    /// Park token (S4): 1 when a waker has chosen this worker, 0 otherwise. The worker resets it
-    /// to 0 under mu_ when it registers as idle and parks while it is 0; a waker stores 1
-    /// (release) after removing the worker from the idle list under mu_, then unparks it.
+    /// Park token (S4, S5a): 1 when a waker has chosen this worker (or an armed target is
+    /// ready); 0 while the worker is registered and awake; 2 while it sleeps in the kernel. The
+    /// worker resets it to 0 under mu_ when it registers as idle, moves it 0 -> 2 by CAS just
+    /// before sleeping and sleeps while it is 2. notify_work exchanges in 1 (under mu_, after
+    /// removing the worker from the idle list) and enters the kernel to wake it only if it saw
+    /// 2; other wakers store 1 and always unpark.
     std::atomic<std::uint32_t> park_word{0};
 
     // Counters written only by this worker (relaxed store of own value + 1), read by stats().
