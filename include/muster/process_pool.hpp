@@ -72,9 +72,9 @@ enum class process_start {
     /// loading per worker; about 0.2 ms), independent of the parent's memory size, and safe:
     /// the server is single-threaded and has run nothing but static initialisation. Workers
     /// are copies of that state: a value drawn at static initialisation (a random seed) is the
-    /// same in every worker, as is the address-space layout. Python's "forkserver". A program
-    /// whose static initialisation starts threads (before main) must use spawn: the server
-    /// would then not be single-threaded, and its forks could inherit a lock held by a thread.
+    /// same in every worker, as is the address-space layout. Python's "forkserver". If the
+    /// program's static initialisation starts threads, the server is not single-threaded and
+    /// does not fork: it spawns each worker as `spawn` would (same protocol, spawn's speed).
     fork_server,
     /// posix_spawn of /proc/self/exe for every worker: each one loads and initialises the
     /// program on its own (1-2 ms each, its own random seeds and ASLR layout). Python's "spawn".

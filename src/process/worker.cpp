@@ -14,11 +14,13 @@
 #include <typeinfo>
 #include <unordered_map>
 
+#include <dirent.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,6 +39,8 @@
 #endif
 #endif
 
+extern char** environ;
+
 namespace muster::detail {
 
 namespace {
@@ -45,6 +49,7 @@ namespace {
 // threads started later: no synchronisation needed.
 int g_channel = -1;
 bool g_claimed = false;
+long g_start_timeout_ms = 10000;  // from the marker: what a fork server passes on (Z2)
 // The start_failed(no_init) frame, built before main so the SIGALRM handler only writes.
 char g_no_init_frame[256];
 std::size_t g_no_init_size = 0;
@@ -87,6 +92,7 @@ struct worker_bootstrap {
         if (std::sscanf(v, "%d:%ld:%ld", &fd, &ppid, &timeout_ms) != 3 || fd < 0) return;
         ::unsetenv(worker_env_var);
         g_channel = fd;
+        g_start_timeout_ms = timeout_ms;
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != static_cast<pid_t>(ppid)) ::_exit(1);  // the parent already died
 
@@ -314,17 +320,65 @@ int wait_status_of(const siginfo_t& info) {
 }
 
 /// Z3, in the child of fork(): turn into a worker on `channel_fd`.
-[[noreturn]] void become_forked_worker(int channel_fd, int ctl, int sig_fd, const sigset_t& mask,
+template <class Children>
+[[noreturn]] void become_forked_worker(int channel_fd, int ctl, const Children& siblings,
                                        pid_t server) {
-    ::close(sig_fd);
+    for (const auto& c : siblings)
+        if (c.pidfd >= 0) ::close(c.pidfd);
     ::dup2(channel_fd, worker_channel_number);  // also closes the server's channel if it was there
     ::close(channel_fd);
     if (ctl != worker_channel_number) ::close(ctl);
     g_channel = worker_channel_number;
-    ::sigprocmask(SIG_SETMASK, &mask, nullptr);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != server) ::_exit(1);  // the server died before PDEATHSIG was set
     worker_main();
+}
+
+/// Threads of this process, from /proc/self/task (0 if it cannot be read).
+std::size_t thread_count() {
+    std::size_t n = 0;
+    if (DIR* d = ::opendir("/proc/self/task")) {
+        while (dirent* e = ::readdir(d))
+            if (e->d_name[0] != '.') ++n;
+        ::closedir(d);
+    }
+    return n;
+}
+
+/// Z2 for a server that is not single-threaded: posix_spawn a worker (exec'd, as with
+/// process_start::spawn) on `channel_fd` instead of forking. It is still the server's child, so
+/// the rest of the protocol is unchanged. Returns the pid, or -1 with errno set.
+pid_t spawn_worker(int channel_fd, const char* argv0, const sigset_t& mask) {
+    std::string const marker = std::string(worker_env_var) + "=" +
+                               std::to_string(worker_channel_number) + ":" +
+                               std::to_string(::getpid()) + ":" +
+                               std::to_string(g_start_timeout_ms);
+    std::vector<char*> envp;
+    for (char** e = environ; e && *e; ++e) envp.push_back(*e);
+    envp.push_back(const_cast<char*>(marker.c_str()));
+    envp.push_back(nullptr);
+    char* argv[] = {const_cast<char*>(argv0 ? argv0 : "muster-worker"),
+                    const_cast<char*>(worker_argv_marker), nullptr};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, channel_fd, worker_channel_number);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t dfl;
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGCHLD);
+    posix_spawnattr_setsigmask(&attr, &mask);
+    posix_spawnattr_setsigdefault(&attr, &dfl);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    int const rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return pid;
 }
 
 /// A pool's fork server: a process of this program that reached muster::init and does nothing
@@ -332,52 +386,55 @@ int wait_status_of(const siginfo_t& info) {
 /// not depend on the parent's size. Single-threaded, so fork is safe. Workers are its children:
 /// it reports their exits to the parent, and keeps each one a zombie (waitid WNOWAIT) until the
 /// parent releases it, so a pid the parent signals is never reused meanwhile (Z4).
+///
+/// A program whose static initialisation started threads makes the server multi-threaded, and
+/// forking it could then copy a lock some other thread holds: such a server spawns each worker
+/// with posix_spawn instead (slower, never unsafe), with the rest of the protocol unchanged.
 [[noreturn]] void fork_server_main(const char* name) {
+    bool const threaded = thread_count() != 1;
     int const ctl = g_channel;
     ::fcntl(ctl, F_SETFD, FD_CLOEXEC);
     if (name) ::prctl(PR_SET_NAME, name);
-    sigset_t chld, old;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    ::sigprocmask(SIG_BLOCK, &chld, &old);
-    int const sig_fd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (sig_fd < 0) {
-        std::string f;
-        wire::encoder e(f, wire::kind::fork_failed);
-        e.str(std::string("signalfd failed in the fork server: ") + std::strerror(errno));
-        e.finish();
-        server_send(ctl, f);
-        ::_exit(4);
-    }
+    sigset_t mask;  // what workers start with
+    ::sigprocmask(SIG_SETMASK, nullptr, &mask);
     pid_t const self = ::getpid();
-    std::vector<pid_t> running;   // forked, exit not reported
+    // Z4 learns of exits from a pidfd per child (readable once it has ended), not from SIGCHLD:
+    // a signal can go to any thread that does not block it, including threads the program
+    // started before main. Without pidfds (Linux < 5.3) it polls every 5 ms instead.
+    struct child {
+        pid_t pid;
+        int pidfd;  // -1: none, polled
+    };
+    std::vector<child> running;   // started, exit not reported
     std::vector<pid_t> reported;  // exit reported, kept as a zombie until released
     for (;;) {
-        pollfd fds[2] = {{ctl, POLLIN, 0}, {sig_fd, POLLIN, 0}};
-        if (::poll(fds, 2, -1) < 0) {
+        std::vector<pollfd> fds{{ctl, POLLIN, 0}};
+        bool polled = false;
+        for (const child& c : running) {
+            if (c.pidfd >= 0) fds.push_back({c.pidfd, POLLIN, 0});
+            else polled = true;
+        }
+        if (::poll(fds.data(), fds.size(), polled ? 5 : -1) < 0) {
             if (errno == EINTR) continue;
             ::_exit(4);
         }
-        if (fds[1].revents & POLLIN) {  // Z4: report exits, keep the zombies
-            signalfd_siginfo drained;
-            while (::read(sig_fd, &drained, sizeof drained) == sizeof drained) {
-            }
-            for (auto it = running.begin(); it != running.end();) {
-                siginfo_t info{};
-                if (::waitid(P_PID, static_cast<id_t>(*it), &info, WEXITED | WNOHANG | WNOWAIT) ==
-                        0 &&
-                    info.si_pid == *it) {
-                    std::string f;
-                    wire::encoder e(f, wire::kind::exited);
-                    e.u32(static_cast<std::uint32_t>(*it))
-                        .u32(static_cast<std::uint32_t>(wait_status_of(info)));
-                    e.finish();
-                    server_send(ctl, f);
-                    reported.push_back(*it);
-                    it = running.erase(it);
-                } else {
-                    ++it;
-                }
+        // Z4: report exits, keep the zombies.
+        for (auto it = running.begin(); it != running.end();) {
+            siginfo_t info{};
+            if (::waitid(P_PID, static_cast<id_t>(it->pid), &info, WEXITED | WNOHANG | WNOWAIT) ==
+                    0 &&
+                info.si_pid == it->pid) {
+                std::string f;
+                wire::encoder e(f, wire::kind::exited);
+                e.u32(static_cast<std::uint32_t>(it->pid))
+                    .u32(static_cast<std::uint32_t>(wait_status_of(info)));
+                e.finish();
+                server_send(ctl, f);
+                reported.push_back(it->pid);
+                if (it->pidfd >= 0) ::close(it->pidfd);
+                it = running.erase(it);
+            } else {
+                ++it;
             }
         }
         if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -419,16 +476,19 @@ int wait_status_of(const siginfo_t& info) {
         }
         // Z2: fork one worker for the channel end that came with the request.
         if (fds_in.size() != 1) ::_exit(2);
-        pid_t const pid = ::fork();
-        if (pid == 0) become_forked_worker(fds_in[0], ctl, sig_fd, old, self);
+        pid_t const pid = threaded ? spawn_worker(fds_in[0], name, mask) : ::fork();
+        if (pid == 0) become_forked_worker(fds_in[0], ctl, running, self);
+        int const start_errno = errno;
         ::close(fds_in[0]);
         std::string f;
         if (pid < 0) {
             wire::encoder e(f, wire::kind::fork_failed);
-            e.str(std::string("fork failed: ") + std::strerror(errno));
+            e.str(std::string(threaded ? "posix_spawn failed: " : "fork failed: ") +
+                  std::strerror(start_errno));
             e.finish();
         } else {
-            running.push_back(pid);
+            // A pidfd is close-on-exec from the start (pidfd_open, Linux 5.3); -1: polled.
+            running.push_back({pid, static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))});
             wire::encoder e(f, wire::kind::forked);
             e.u32(static_cast<std::uint32_t>(pid));
             e.finish();
