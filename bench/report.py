@@ -110,9 +110,10 @@ DESCRIPTIONS = {
           "records `CLOCK_MONOTONIC` when it starts (comparable across processes) and then holds its "
           "worker 100 ms so that no worker takes two. Reported: the last start / 4 (ms per worker) and "
           "the first start, each the median of 5 pools in the process. Then the parent allocates "
-          "and writes 1 GiB and the same is measured again. An untimed 1-worker pool runs first. muster starts workers "
-          "with `posix_spawn` (no page-table copy); Python 3.11's default start method on Linux is "
-          "`fork`, measured as is.",
+          "and writes 1 GiB and the same is measured again. An untimed 1-worker pool runs first. muster's default "
+          "start method: each pool `posix_spawn`s one fork server (no page-table copy of the parent), "
+          "which forks the workers, so the timed figure includes that server's start; Python 3.11's "
+          "default start method on Linux is `fork` of the parent, measured as is.",
 }
 
 # Per workload: the primary metric (shown as median, min, max), its direction, the other metrics
@@ -779,8 +780,9 @@ def markdown(s, images):
     out.append("")
     out.append("Process-pool workloads (P1-P3), same registered or module-level function on both sides:\n")
     out.append(md_table(["peer", "construction", "P1 round trip", "P2 map", "P3 start"], [
-        ["muster-proc", "`muster::process_pool pool({.max_workers = P, .lazy = false})`; workers are the "
-         "benchmark program re-executed (`posix_spawn`), its `main` calls `muster::init` first",
+        ["muster-proc", "`muster::process_pool pool({.max_workers = P, .lazy = false})`; workers are forked "
+         "by the pool's fork server, the benchmark program re-executed (`posix_spawn`) once per pool; "
+         "its `main` calls `muster::init` first",
          "`pool.submit<&square>(i).result()`", "`pool.map<&square>(iota(0, n), {.chunksize = 1})`, then "
          "`pool.map<&square>(iota(0, n))` (automatic chunks)", "constructor to each worker's first task"],
         ["py-ppe", "`ProcessPoolExecutor(P)`, the platform's default start method",

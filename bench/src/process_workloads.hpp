@@ -173,7 +173,8 @@ inline double exec_floor_ms(int rounds) {
 inline char* volatile p3_escaped = nullptr;
 
 /// Worker start time with a small parent, then with p3_parent_bytes allocated and touched in the
-/// parent (posix_spawn does not copy the parent's page tables, so it should not matter).
+/// parent (the fork server is started with posix_spawn, which does not copy the parent's page
+/// tables, and workers are forks of the server: the parent's size should not matter).
 inline void proc_start_time(const params& p) {
     (void)start_workers(1, 1);  // untimed: the program's pages are in the page cache
     // The median of p3_rounds pools, for each parent size.
