@@ -63,8 +63,6 @@ struct remote_function {
     }
 };
 
-/// Construction options, used with designated initialisers:
-/// `muster::process_pool pool({.max_workers = 4, .task_timeout = 10s});`
 /// How a process_pool starts its worker processes.
 enum class process_start {
     /// The pool spawns one fork server (this program, turned into a server by muster::init) when
@@ -81,6 +79,8 @@ enum class process_start {
     spawn,
 };
 
+/// Construction options, used with designated initialisers:
+/// `muster::process_pool pool({.max_workers = 4, .task_timeout = 10s});`
 struct process_pool_options {
     /// Upper bound on live worker processes (>= 1).
     std::size_t max_workers = default_max_workers();

@@ -17,7 +17,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -25,10 +24,9 @@
 
 #include "muster/process_pool.hpp"
 #include "process/frame.hpp"
+#include "process/spawn.hpp"
 #include "process/worker_env.hpp"
 #include "unhandled.hpp"
-
-extern char** environ;
 
 namespace muster::detail {
 
@@ -298,48 +296,16 @@ private:
             }
     }
 
-    /// posix_spawn of /proc/self/exe as a worker or a fork server (`role`), with `child_end`
-    /// as its descriptor 3 and the marker in the environment. Returns the pid, or -1 with
-    /// posix_spawn's error in `err`. Closes `child_end`.
+    /// spawn_self with `child_end` (closed here) as the child's descriptor 3.
     pid_t spawn_program(int child_end, const char* role, const std::string& argv0, int& err) {
         if (child_end == worker_channel_number) {  // dup2 onto itself would keep CLOEXEC
             int const moved = ::fcntl(child_end, F_DUPFD_CLOEXEC, 10);
             ::close(child_end);
             child_end = moved;
         }
-        std::string const marker = std::string(worker_env_var) + "=" +
-                                   std::to_string(worker_channel_number) + ":" +
-                                   std::to_string(::getpid()) + ":" +
-                                   std::to_string(opts_.start_timeout.count());
-        std::vector<char*> envp;
-        for (char** e = environ; e && *e; ++e)
-            if (std::strncmp(*e, worker_env_var, std::strlen(worker_env_var)) != 0)
-                envp.push_back(*e);
-        envp.push_back(const_cast<char*>(marker.c_str()));
-        envp.push_back(nullptr);
-        char* argv[] = {const_cast<char*>(argv0.c_str()), const_cast<char*>(role), nullptr};
-
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, child_end, worker_channel_number);
-        posix_spawnattr_t attr;
-        posix_spawnattr_init(&attr);
-        sigset_t none, dfl;
-        sigemptyset(&none);
-        sigemptyset(&dfl);
-        sigaddset(&dfl, SIGTERM);
-        sigaddset(&dfl, SIGINT);
-        sigaddset(&dfl, SIGPIPE);
-        sigaddset(&dfl, SIGCHLD);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &dfl);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        pid_t pid = -1;
-        err = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, envp.data());
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
+        pid_t const pid = spawn_self(child_end, role, argv0, opts_.start_timeout.count(), err);
         ::close(child_end);
-        return err == 0 ? pid : -1;
+        return pid;
     }
 
     // R2: start one worker: a fork request to the pool's fork server (Z1), or posix_spawn of
@@ -458,14 +424,20 @@ private:
         flush_server();
     }
 
+    /// Z2: a forked worker's pid is known (from the server's `forked`, or from its `ready` if
+    /// that came first); a signal requested meanwhile is sent now.
+    static void set_pid(worker& w, pid_t pid) {
+        w.pid = pid;
+        if (w.pending_signal) ::kill(pid, w.pending_signal);
+        w.pending_signal = 0;
+    }
+
     /// Sets the pid of the oldest worker whose fork request is unanswered (Z2).
     void on_forked(pid_t pid) {
         if (srv_awaiting_.empty()) return;
         worker& w = *srv_awaiting_.front();
         srv_awaiting_.pop_front();
-        w.pid = pid;
-        if (w.pending_signal) ::kill(pid, w.pending_signal);
-        w.pending_signal = 0;
+        set_pid(w, pid);
     }
 
     void on_server_readable() {
@@ -846,11 +818,7 @@ private:
             case wire::kind::ready: {
                 if (w.state != wstate::starting) break;
                 auto const pid = static_cast<pid_t>(d.u32());
-                if (w.forked && w.pid <= 0 && !w.orphaned && pid > 0) {
-                    w.pid = pid;  // before the server's `forked` answer: the same pid
-                    if (w.pending_signal) ::kill(pid, w.pending_signal);
-                    w.pending_signal = 0;
-                }
+                if (w.forked && w.pid <= 0 && !w.orphaned && pid > 0) set_pid(w, pid);
                 w.state = wstate::idle;
                 w.deadline = clock::time_point::max();
                 start_failures_ = 0;

@@ -2,7 +2,6 @@
 // worker, muster::init, the worker loop and the process-wide table of task functions.
 // Protocol: docs/design/process_pool.md.
 #include <cerrno>
-#include <fcntl.h>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -13,10 +12,11 @@
 #include <string>
 #include <typeinfo>
 #include <unordered_map>
+#include <vector>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -24,11 +24,11 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <vector>
 
 #include "muster/detail/remote_call.hpp"
 #include "muster/init.hpp"
 #include "process/frame.hpp"
+#include "process/spawn.hpp"
 #include "process/worker_env.hpp"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -38,8 +38,6 @@
 #define MUSTER_NO_RLIMIT_AS 1
 #endif
 #endif
-
-extern char** environ;
 
 namespace muster::detail {
 
@@ -296,7 +294,6 @@ void run_task(channel& ch, std::uint64_t id, std::string_view fn, std::string_vi
     }
 }
 
-
 // ---- the fork server (docs/design/process_pool.md, "Fork server", steps Z1-Z5) ----------------
 
 /// Sends one frame as one SOCK_SEQPACKET message; the parent is gone if that fails.
@@ -345,42 +342,6 @@ std::size_t thread_count() {
     return n;
 }
 
-/// Z2 for a server that is not single-threaded: posix_spawn a worker (exec'd, as with
-/// process_start::spawn) on `channel_fd` instead of forking. It is still the server's child, so
-/// the rest of the protocol is unchanged. Returns the pid, or -1 with errno set.
-pid_t spawn_worker(int channel_fd, const char* argv0, const sigset_t& mask) {
-    std::string const marker = std::string(worker_env_var) + "=" +
-                               std::to_string(worker_channel_number) + ":" +
-                               std::to_string(::getpid()) + ":" +
-                               std::to_string(g_start_timeout_ms);
-    std::vector<char*> envp;
-    for (char** e = environ; e && *e; ++e) envp.push_back(*e);
-    envp.push_back(const_cast<char*>(marker.c_str()));
-    envp.push_back(nullptr);
-    char* argv[] = {const_cast<char*>(argv0 ? argv0 : "muster-worker"),
-                    const_cast<char*>(worker_argv_marker), nullptr};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, channel_fd, worker_channel_number);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t dfl;
-    sigemptyset(&dfl);
-    sigaddset(&dfl, SIGCHLD);
-    posix_spawnattr_setsigmask(&attr, &mask);
-    posix_spawnattr_setsigdefault(&attr, &dfl);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid = -1;
-    int const rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) {
-        errno = rc;
-        return -1;
-    }
-    return pid;
-}
-
 /// A pool's fork server: a process of this program that reached muster::init and does nothing
 /// else, so forking it is cheap (no exec, no dynamic loading, a small address space) and does
 /// not depend on the parent's size. Single-threaded, so fork is safe. Workers are its children:
@@ -395,8 +356,6 @@ pid_t spawn_worker(int channel_fd, const char* argv0, const sigset_t& mask) {
     int const ctl = g_channel;
     ::fcntl(ctl, F_SETFD, FD_CLOEXEC);
     if (name) ::prctl(PR_SET_NAME, name);
-    sigset_t mask;  // what workers start with
-    ::sigprocmask(SIG_SETMASK, nullptr, &mask);
     pid_t const self = ::getpid();
     // Z4 learns of exits from a pidfd per child (readable once it has ended), not from SIGCHLD:
     // a signal can go to any thread that does not block it, including threads the program
@@ -476,9 +435,15 @@ pid_t spawn_worker(int channel_fd, const char* argv0, const sigset_t& mask) {
         }
         // Z2: fork one worker for the channel end that came with the request.
         if (fds_in.size() != 1) ::_exit(2);
-        pid_t const pid = threaded ? spawn_worker(fds_in[0], name, mask) : ::fork();
+        // Z2 for a server that is not single-threaded: spawn the worker (exec'd, as with
+        // process_start::spawn) instead of forking; it is still our child, nothing else changes.
+        int start_errno = 0;
+        pid_t const pid = threaded ? spawn_self(fds_in[0], worker_argv_marker,
+                                                name ? name : "muster-worker", g_start_timeout_ms,
+                                                start_errno)
+                                   : ::fork();
         if (pid == 0) become_forked_worker(fds_in[0], ctl, running, self);
-        int const start_errno = errno;
+        if (!threaded) start_errno = errno;
         ::close(fds_in[0]);
         std::string f;
         if (pid < 0) {

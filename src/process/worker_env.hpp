@@ -1,4 +1,4 @@
-// How a process_pool passes the worker marker to its children (src/process/spawn in
+// How a process_pool passes the worker marker to its children (src/process/spawn.cpp writes it,
 // process_core.cpp writes it, worker.cpp reads it). See docs/design/process_pool.md, "Start".
 #pragma once
 

@@ -67,6 +67,18 @@ void drain(handoff& h, counters& c) {
     }
 }
 
+/// A task whose capture is N words (plus a reference), so its block falls in a chosen size
+/// class; it returns `v`, kept in the last word.
+template <std::size_t N>
+auto padded_task(counters& c, std::size_t v) {
+    std::array<std::uint64_t, N> pad{};
+    pad[N - 1] = v;
+    return [&c, pad] {
+        c.ran.fetch_add(1, std::memory_order_relaxed);
+        return std::size_t(pad[N - 1]);
+    };
+}
+
 /// One producer's work: `n` tasks cycling through the size classes and the fallback.
 void produce(muster::thread_pool& pool, std::size_t id, std::size_t n, handoff& h, counters& c,
              lifetime_counts& lives) {
@@ -76,34 +88,13 @@ void produce(muster::thread_pool& pool, std::size_t id, std::size_t n, handoff& 
             case 0:  // 64-byte class, fire-and-forget: freed on the worker
                 pool.post([&c] { c.ran.fetch_add(1, std::memory_order_relaxed); });
                 break;
-            case 1: {  // 128-byte class; the future is dropped at once (the block is freed on
-                       // a worker or here, whoever is last)
-                std::array<std::uint64_t, 8> pad{};
-                pad[7] = v;
-                (void)pool.submit([&c, pad] {
-                    c.ran.fetch_add(1, std::memory_order_relaxed);
-                    return std::size_t(pad[7]);
-                });
+            case 1:  // 128-byte class; the future is dropped at once (the block is freed on
+                     // a worker or here, whoever is last)
+                (void)pool.submit(padded_task<8>(c, v));
                 break;
-            }
             case 2:  // 192- and 256-byte classes, handed to another thread to drop
-                if ((i / 6) % 2 == 0) {
-                    std::array<std::uint64_t, 16> pad{};
-                    pad[15] = v;
-                    h.put(pool.submit([&c, pad] {
-                        c.ran.fetch_add(1, std::memory_order_relaxed);
-                        return std::size_t(pad[15]);
-                    }),
-                          v);
-                } else {
-                    std::array<std::uint64_t, 24> pad{};
-                    pad[23] = v;
-                    h.put(pool.submit([&c, pad] {
-                        c.ran.fetch_add(1, std::memory_order_relaxed);
-                        return std::size_t(pad[23]);
-                    }),
-                          v);
-                }
+                if ((i / 6) % 2 == 0) h.put(pool.submit(padded_task<16>(c, v)), v);
+                else h.put(pool.submit(padded_task<24>(c, v)), v);
                 break;
             case 3:  // 96-byte class, a counted capture: destroyed exactly once, whoever frees
                      // the block
@@ -113,16 +104,9 @@ void produce(muster::thread_pool& pool, std::size_t id, std::size_t n, handoff& 
                 }),
                       i % 1000);
                 break;
-            case 4: {  // larger than every class: operator new
-                std::array<std::uint64_t, 64> pad{};
-                pad[63] = v;
-                h.put(pool.submit([&c, pad] {
-                    c.ran.fetch_add(1, std::memory_order_relaxed);
-                    return std::size_t(pad[63]);
-                }),
-                      v);
+            case 4:  // larger than every class: operator new
+                h.put(pool.submit(padded_task<64>(c, v)), v);
                 break;
-            }
             default:  // a task that posts a child: allocated on a worker, freed on a worker
                 pool.post([&pool, &c] {
                     c.ran.fetch_add(1, std::memory_order_relaxed);
