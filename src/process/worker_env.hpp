@@ -1,5 +1,5 @@
 // How a process_pool passes the worker marker to its children (src/process/spawn.cpp writes it,
-// process_core.cpp writes it, worker.cpp reads it). See docs/design/process_pool.md, "Start".
+// worker.cpp reads it). See docs/design/process_pool.md, "Start".
 #pragma once
 
 namespace muster::detail {
