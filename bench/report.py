@@ -236,6 +236,16 @@ def summarize(meta, records):
 
 # ---- formatting ----------------------------------------------------------------------------------
 
+def noisy_reps_note(m):
+    """The extra repetitions of the noisiest workloads, as run.py recorded them (older raw files
+    have none)."""
+    noisy = m.get("noisy_workloads") or []
+    if not noisy or m.get("noisy_reps", m.get("reps")) == m.get("reps"):
+        return ""
+    return " (%s: %s, the workloads whose single repetitions spread the most)" % (
+        " and ".join(noisy), m["noisy_reps"])
+
+
 def fmt(x):
     if x is None:
         return "-"
@@ -695,8 +705,8 @@ def markdown(s, images):
         ("oneTBB", "%s; Debian package libtbb-dev %s" % (m.get("tbb", "?"), m.get("libtbb-dev", "?"))),
         ("Boost.Asio", "Boost %s (header-only); Debian package libboost-dev %s" % (m.get("boost", "?"), m.get("libboost-dev", "?"))),
         ("Python", "CPython %s" % m.get("python", "?")),
-        ("Repetitions", "%s per (workload, peer), one process each; per-process limit %s s" % (
-            m.get("reps", "?"), fmt(m.get("timeout_s")))),
+        ("Repetitions", "%s per (workload, peer)%s, one process each; per-process limit %s s" % (
+            m.get("reps", "?"), noisy_reps_note(m), fmt(m.get("timeout_s")))),
         ("Workers", "2 (P = 2) unless the workload says otherwise"),
         ("Date, duration", "%s; the whole run took %.1f min" % (
             m.get("date", "?"), (m.get("duration_s") or 0) / 60)),
@@ -801,8 +811,8 @@ def markdown(s, images):
                "(on a shared virtual machine, the W5 maximum is mostly that).")
     out.append("")
     out.append("## Reproducing\n")
-    out.append("`make bench` builds the `bench` preset and runs everything (%s repetitions). One workload "
+    out.append("`make bench` builds the `bench` preset and runs everything (%s repetitions%s). One workload "
                "or peer: `python3 bench/run.py --workloads W5 --peers muster,asio --reps 3`. One process: "
-               "`build/bench/bench/muster_bench muster W1`. See `bench/README.md`." % m.get("reps", 5))
+               "`build/bench/bench/muster_bench muster W1`. See `bench/README.md`." % (m.get("reps", 5), noisy_reps_note(m)))
     out.append("")
     return "\n".join(out)

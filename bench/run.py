@@ -35,6 +35,11 @@ import report  # noqa: E402  (bench/report.py)
 
 DEFAULT_BIN = os.path.join(ROOT, "build", "bench", "bench", "muster_bench")
 PYPEERS = os.path.join(HERE, "python", "pypeers.py")
+# Workloads whose single repetitions spread the most on a shared machine (W5: one repetition's
+# p99 ranged 15-75 us for the same pool; W9: CPU time at low load). They run `--noisy-factor`
+# times the repetitions, every peer alike, so their medians compare pools, not moments.
+NOISY_WORKLOADS = ("W5", "W9")
+
 WORKLOADS = ["W1", "W2", "W3", "W4", "W4n", "W5", "W6", "W7", "W8a", "W8b", "W8io", "W9", "W10",
              "P1", "P2", "P3"]
 
@@ -119,6 +124,8 @@ def main():
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma separated (default: all)")
     ap.add_argument("--peers", default="", help="comma separated peer names (default: all)")
     ap.add_argument("--reps", type=int, default=5, help="repetitions per (workload, peer); default 5")
+    ap.add_argument("--noisy-factor", type=int, default=None,
+                    help="W5 and W9 run this many times --reps (default 3; 1 with --quick)")
     ap.add_argument("--quick", action="store_true", help="smaller problem sizes (smoke run)")
     ap.add_argument("--timeout", type=float, default=180, help="seconds per process (default 180)")
     ap.add_argument("--bin", default=DEFAULT_BIN, help="the muster_bench program")
@@ -169,7 +176,13 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(raw_path)), exist_ok=True)
 
     meta = machine_info(bin_argv, py_argv)
-    meta.update({"kind": "meta", "reps": a.reps, "quick": a.quick, "workloads": workloads,
+    if a.noisy_factor is None:
+        a.noisy_factor = 1 if a.quick else 3
+    if a.noisy_factor < 1:
+        print("--noisy-factor must be at least 1", file=sys.stderr)
+        return 2
+    meta.update({"kind": "meta", "reps": a.reps, "noisy_reps": a.reps * a.noisy_factor,
+                 "noisy_workloads": list(NOISY_WORKLOADS), "quick": a.quick, "workloads": workloads,
                  "peers": [n for n, _ in peers], "date": time.strftime("%Y-%m-%d %H:%M %Z"),
                  "timeout_s": a.timeout})
     print("peers: %s" % ", ".join(n for n, _ in peers), file=sys.stderr)
@@ -181,7 +194,8 @@ def main():
         out.write(json.dumps(meta) + "\n")
         for w in workloads:
             finished_for = set()  # peers that answered unsupported/deadlock: not asked again
-            for rep in range(a.reps):
+            reps = a.reps * (a.noisy_factor if w in NOISY_WORKLOADS else 1)
+            for rep in range(reps):
                 k = rep % len(peers)
                 for pos, (name, argv) in enumerate(peers[k:] + peers[:k]):
                     if name in finished_for:

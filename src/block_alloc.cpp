@@ -88,6 +88,13 @@ struct alignas(64) class_pool {
     std::size_t depot_blocks = 0;
     /// Slabs with some but not all blocks free (A6), most recently freed-into first.
     slab* partial = nullptr;
+    /// A hint: whether `depot` or `partial` was non-empty when they last changed. Stored
+    /// (relaxed) under `lock` by every change of either (note_reusable_locked); loaded (relaxed)
+    /// without the lock by A3, which skips the lock when there is nothing to reuse. It orders
+    /// nothing: a stale false opens a fresh window (A3e) although blocks could have been
+    /// reused, a stale true costs one lock that finds nothing; the blocks themselves change
+    /// hands only under `lock`.
+    std::atomic<bool> reusable{false};
 };
 
 /// The shared pools are never destroyed: threads still running while static destructors run,
@@ -144,6 +151,12 @@ char* slab_first_block(slab* s, std::size_t k) noexcept {
     return reinterpret_cast<char*>(s) + block_class_sizes[k];
 }
 
+/// Keeps class_pool::reusable in step with the depot and the partial list (lock held).
+void note_reusable_locked(class_pool& pool) noexcept {
+    pool.reusable.store(pool.depot != nullptr || pool.partial != nullptr,
+                        std::memory_order_relaxed);  // a hint, see class_pool::reusable
+}
+
 void unlink_partial(class_pool& pool, slab* s) noexcept {
     if (s->prev)
         s->prev->next = s->next;
@@ -152,6 +165,7 @@ void unlink_partial(class_pool& pool, slab* s) noexcept {
     if (s->next) s->next->prev = s->prev;
     s->prev = s->next = nullptr;
     s->in_partial = false;
+    note_reusable_locked(pool);
 }
 
 void link_partial(class_pool& pool, slab* s) noexcept {
@@ -160,6 +174,7 @@ void link_partial(class_pool& pool, slab* s) noexcept {
     if (pool.partial) pool.partial->prev = s;
     pool.partial = s;
     s->in_partial = true;
+    note_reusable_locked(pool);
 }
 
 /// After blocks came back to `s`: frees it (through `graveyard`) if all of them are back,
@@ -238,6 +253,7 @@ void push_depot_locked(class_pool& pool, free_block* list, std::uint32_t count) 
     pool.depot = m;
     ++pool.depot_magazines;
     pool.depot_blocks += count;
+    note_reusable_locked(pool);
 }
 
 free_block* pop_depot_locked(class_pool& pool, std::uint32_t& count) noexcept {
@@ -252,6 +268,7 @@ free_block* pop_depot_locked(class_pool& pool, std::uint32_t& count) noexcept {
                  sizeof(magazine) - sizeof(free_block));
     --pool.depot_magazines;
     pool.depot_blocks -= count;
+    note_reusable_locked(pool);
     return head;
 }
 
@@ -269,9 +286,24 @@ void give_magazine(std::size_t k, free_block* list, std::uint32_t count) noexcep
         release_list_locked(pool, k, list, graveyard);
 }
 
+/// The end of a window of at most one magazine's worth of blocks opened at `from` (A2, A3e).
+char* window_end(char* from, char* limit, std::size_t k) noexcept {
+    std::size_t const room = static_cast<std::size_t>(limit - from);
+    std::size_t const window = std::size_t{block_magazine_size(k)} * block_class_sizes[k];
+    return from + (room < window ? room : window);
+}
+
+/// Makes [first, first + blocks) the thread's bump region, with its first window open.
+void own_region(block_class_cache& c, std::size_t k, char* first, std::uint32_t blocks) noexcept {
+    c.bump = first;
+    c.bump_limit = first + std::size_t{blocks} * block_class_sizes[k];
+    c.bump_end = window_end(first, c.bump_limit, k);
+    c.fresh += blocks;
+}
+
 /// A3b, A3c: fills the empty active magazine of `c` from the depot or a partial slab's free
-/// list, or adopts a partial slab's uncarved tail as the (empty) bump region. Returns false if
-/// none has a block.
+/// list, or, if the thread's own bump region is used up, adopts a partial slab's uncarved tail
+/// as its new bump region. Returns false if it found neither.
 bool refill(std::size_t k, block_class_cache& c) {
     class_pool& pool = shared.pools[k];
     std::uint32_t count = 0;
@@ -281,10 +313,8 @@ bool refill(std::size_t k, block_class_cache& c) {
         slab* const s = pool.partial;
         if (s->free != nullptr) {
             list = take_free_locked(pool, s, block_magazine_size(k), count);
-        } else {
-            c.bump = s->tail;
-            c.bump_end = s->tail + std::size_t{s->tail_count} * block_class_sizes[k];
-            c.fresh += s->tail_count;
+        } else if (c.bump == c.bump_limit) {
+            own_region(c, k, s->tail, s->tail_count);
             s->tail = nullptr;
             s->tail_count = 0;
             after_take_locked(pool, s);
@@ -323,7 +353,7 @@ void flush_thread(block_thread_cache& t) noexcept {
             give_magazine(k, c.active, c.count);
             ++t.magazines_out;
         }
-        if (c.bump != c.bump_end) {
+        if (c.bump != c.bump_limit) {
             // The uncarved blocks become the slab's tail, untouched (the slab may be partial
             // already, with blocks carved earlier now back in its free list).
             class_pool& pool = shared.pools[k];
@@ -332,13 +362,13 @@ void flush_thread(block_thread_cache& t) noexcept {
             std::lock_guard guard(pool.lock);
             assert(s->tail_count == 0);
             s->tail = c.bump;
-            s->tail_count = static_cast<std::uint32_t>((c.bump_end - c.bump) /
+            s->tail_count = static_cast<std::uint32_t>((c.bump_limit - c.bump) /
                                                        std::ptrdiff_t(block_class_sizes[k]));
             after_return_locked(pool, s, graveyard);
         }
         c.active = c.spare = nullptr;
         c.count = c.limit = 0;
-        c.bump = c.bump_end = nullptr;
+        c.bump = c.bump_end = c.bump_limit = nullptr;
     }
     t.state = 2;
 }
@@ -418,13 +448,17 @@ void* block_allocate_slow(std::size_t k, std::size_t size) {
         c.active = c.spare;
         c.spare = nullptr;
         c.count = block_magazine_size(k);
-    } else if (!refill(k, c)) {  // A3b, A3c
+    } else if (shared.pools[k].reusable.load(std::memory_order_relaxed) &&  // a hint
+               refill(k, c)) {
+        // A3b, A3c: blocks freed elsewhere come before the rest of our own region, whose pages
+        // may never have been touched (a first touch is a page fault on the allocating thread).
+    } else if (c.bump != c.bump_limit) {  // A3e: the next window of our own region
+        c.bump_end = window_end(c.bump, c.bump_limit, k);
+    } else {
         // A3d: fresh memory.
         if constexpr (use_slabs) {
             slab* const s = make_slab(k);
-            c.bump = slab_first_block(s, k);
-            c.bump_end = c.bump + std::size_t{s->capacity} * block_class_sizes[k];
-            c.fresh += s->capacity;
+            own_region(c, k, slab_first_block(s, k), s->capacity);
         } else {
             void* const p = fresh_block(k);
             ++c.fresh;
@@ -436,7 +470,7 @@ void* block_allocate_slow(std::size_t k, std::size_t size) {
         --c.count;
         return block_hand_out(b, size);
     }
-    char* const p = c.bump;  // A2 on the new bump region
+    char* const p = c.bump;  // A2 on the new window
     c.bump = p + block_class_sizes[k];
     return p;
 }
@@ -488,7 +522,7 @@ block_cache_stats this_thread_block_stats() noexcept {
         block_class_cache const& c = t.classes[k];
         s.cached[k] = c.count + (c.spare ? block_magazine_size(k) : 0);
         s.fresh[k] =
-            c.fresh - static_cast<std::uint64_t>(c.bump_end - c.bump) / block_class_sizes[k];
+            c.fresh - static_cast<std::uint64_t>(c.bump_limit - c.bump) / block_class_sizes[k];
     }
     s.magazines_in = t.magazines_in;
     s.magazines_out = t.magazines_out;

@@ -240,6 +240,39 @@ TEST(BlockAlloc, ProducerReusesBlocksFreedOnWorkers) {
     EXPECT_EQ(ran.load(), rounds * per_round);
 }
 
+// A thread that allocates one block at a time while another thread frees each one (a producer
+// posting at a low rate to a worker) reuses the freed blocks as soon as the freeing thread's
+// surplus reaches the depot, instead of carving the rest of its slab: each new page it carved
+// would be a page fault on the submitting thread (A3e, docs/design/allocator.md). It carves at
+// most the three windows it needs before the first magazine comes back, so a few pages, not
+// the 4000 blocks (about 60 pages) it allocates.
+TEST(BlockAlloc, SlowProducerReusesFreedBlocksBeforeCarvingFreshPages) {
+    constexpr std::size_t rounds = 4000;  // fewer than a slab's 4095 blocks of the small class
+    std::atomic<void*> slot{nullptr};
+    std::thread consumer([&] {
+        for (std::size_t i = 0; i < rounds; ++i) {
+            slot.wait(nullptr, std::memory_order_acquire);
+            free_small(slot.exchange(nullptr, std::memory_order_acq_rel));
+            slot.notify_all();
+        }
+    });
+    std::uint64_t fresh = 0;
+    on_new_thread([&] {
+        for (std::size_t i = 0; i < rounds; ++i) {
+            slot.store(alloc_small(), std::memory_order_release);
+            slot.notify_all();
+            // Wait until the consumer took and freed it: one block in flight at a time.
+            for (void* p = slot.load(std::memory_order_acquire); p != nullptr;
+                 p = slot.load(std::memory_order_acquire))
+                slot.wait(p, std::memory_order_acquire);
+        }
+        fresh = fresh_small();
+    });
+    consumer.join();
+    EXPECT_LE(fresh, 4u * small_magazine) << "fresh blocks carved for " << rounds
+                                          << " allocations with one block in flight";
+}
+
 // Callables too large for the largest class, or more aligned than any class guarantees, are
 // allocated with operator new; the others are not.
 TEST(BlockAlloc, LargeAndOverAlignedCallablesFallBack) {

@@ -84,10 +84,16 @@ struct block_class_cache {
     /// the free fast path (count < limit) then always takes the slow path, which registers the
     /// thread, or hands the block straight to the shared pool once the thread has exited (A8).
     std::uint32_t limit = 0;
-    /// [bump, bump_end): uncarved blocks at the end of a slab this thread owns (A2, A3c, A3d).
-    /// Empty when bump == bump_end.
+    /// [bump, bump_limit): uncarved blocks at the end of a slab this thread owns, its bump
+    /// region (A3c, A3d). A2 carves only up to bump_end, the end of the current window: at most
+    /// one magazine's worth of blocks (4 KiB, a page) past where the window was opened. When the
+    /// window is used up, A3 first looks for freed blocks to reuse and opens the next window
+    /// (A3e) only if there are none, so a thread that allocates slowly while others free reuses
+    /// warm memory instead of touching a fresh page every magazine's worth of tasks.
+    /// bump <= bump_end <= bump_limit; the region is empty when bump == bump_limit.
     char* bump = nullptr;
     char* bump_end = nullptr;
+    char* bump_limit = nullptr;
     /// Never-used blocks this thread received: a bump region's worth each time it takes one
     /// (A3c, A3d), one at a time in the AddressSanitizer build. For statistics.
     std::uint64_t fresh = 0;
@@ -163,7 +169,7 @@ void* allocate_block() {
             --c.count;
             return block_hand_out(b, Size);
         }
-        if (c.bump != c.bump_end) {  // A2: carve from this thread's bump region
+        if (c.bump != c.bump_end) {  // A2: carve from the window of this thread's bump region
             char* const p = c.bump;
             c.bump = p + block_class_sizes[k];
             return p;
