@@ -649,10 +649,15 @@ pool_core::park_outcome pool_core::park(worker& w, task_base*& found) {
         bool const in_time = sleep_on_token(w.park_word, deadline);
         // acquire: pairs with the waker's release store of the token.
         if (w.park_word.load(std::memory_order_acquire) == 1) {
-            // S3c: woken within an eighth of the spin window: a spin that short would have
-            // caught this one for about the CPU a park and a wake cost. Longer gaps (a task
-            // every few tens of microseconds, with timer jitter) do not turn spinning back on.
-            if (clock::now() - parked_at < opts_.spin / 8) w.spin_window = opts_.spin;
+            // S3c: woken within an eighth of the spin window: a spin twice as long as this
+            // sleep would have caught it, for about the CPU a park and a wake cost, so the
+            // window comes back at that length (doubling from there while spinning pays off).
+            // Longer gaps (a task every few tens of microseconds, with timer jitter) do not
+            // turn spinning back on, and a one-off quick wake-up costs a short spin, not a
+            // full window.
+            std::chrono::nanoseconds const full = opts_.spin;
+            std::chrono::nanoseconds const slept = clock::now() - parked_at;
+            if (slept < full / 8) w.spin_window = std::clamp(2 * slept, full / 16, full);
             std::lock_guard lock(mu_);
             --parked_;
             return park_outcome::woken;
