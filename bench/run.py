@@ -182,7 +182,7 @@ def main():
         print("--noisy-factor must be at least 1", file=sys.stderr)
         return 2
     meta.update({"kind": "meta", "reps": a.reps, "noisy_reps": a.reps * a.noisy_factor,
-                 "noisy_workloads": list(NOISY_WORKLOADS), "quick": a.quick, "workloads": workloads,
+                 "noisy_workloads": [w for w in NOISY_WORKLOADS if w in workloads], "quick": a.quick, "workloads": workloads,
                  "peers": [n for n, _ in peers], "date": time.strftime("%Y-%m-%d %H:%M %Z"),
                  "timeout_s": a.timeout})
     print("peers: %s" % ", ".join(n for n, _ in peers), file=sys.stderr)

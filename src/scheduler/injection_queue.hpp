@@ -3,16 +3,17 @@
 //
 // A mutex-protected intrusive list (the link lives in the task block, so pushing allocates
 // nothing). The mutex is a spin_mutex: the critical sections are a few pointer writes, and one
-// producer against the workers' batch pops would otherwise sleep and wake in the kernel. Workers take a batch at a time into their own deque, so the lock is taken about once
-// per batch on the consumer side. size_ mirrors the length for lock-free emptiness checks.
+// producer against the workers' batch pops would otherwise sleep and wake in the kernel. Workers
+// take a batch at a time into their own deque, so the lock is taken about once per batch on the
+// consumer side. size_ mirrors the length for lock-free emptiness checks.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <mutex>
 
-#include "muster/detail/task.hpp"
 #include "muster/detail/spin_mutex.hpp"
+#include "muster/detail/task.hpp"
 
 namespace muster::detail {
 

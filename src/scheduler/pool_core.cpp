@@ -13,7 +13,6 @@ namespace {
 /// The worker running on this thread (of whichever pool), or nullptr.
 thread_local worker* tls_worker = nullptr;
 
-
 /// Completion hook that hands a park token to a parked thread when its task completes
 /// (docs/design/sleep.md, H3). `fired` is the hook's last access to itself, so the waiter may
 /// destroy the hook (it lives on the waiter's stack) once it reads 1.
